@@ -1,0 +1,96 @@
+"""``vr-study motion info|convert``: look at and convert SMPL-X motion files."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("motion", help="inspect and convert SMPL-X motion files")
+    msub = p.add_subparsers(dest="motion_command", metavar="ACTION")
+
+    info = msub.add_parser("info", help="frames, fps, duration, ranges and moving parts of a motion file")
+    info.add_argument("file", help="motion file (.npz BEAT2/AMASS/AMUSE, .npy TalkSHOW, PIXIE folder)")
+    info.add_argument("--from", dest="fmt", help="format, when it cannot be detected")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(func=_info)
+
+    conv = msub.add_parser("convert", help="convert any supported motion file to BEAT2 .npz")
+    conv.add_argument("input")
+    conv.add_argument("output", help="output .npz (BEAT2 layout)")
+    conv.add_argument("--from", dest="fmt", help="input format, when it cannot be detected")
+    conv.add_argument("--fps", type=float, help="resample to this frame rate (Hz)")
+    conv.add_argument("--trim", nargs=2, type=float, metavar=("START_S", "END_S"), help="keep [START_S, END_S) seconds")
+    conv.add_argument("--audio", help="speech wav the clip belongs to (its length is checked)")
+    conv.add_argument("--body-model", help="SMPL-X model file whose hand mean TalkSHOW poses are offsets from")
+    conv.add_argument("--num-samples", type=int, default=1, help="TalkSHOW: samples stacked in the file")
+    conv.add_argument("--sample", type=int, default=0, help="TalkSHOW: which sample to take")
+    conv.set_defaults(func=_convert)
+    p.set_defaults(func=lambda a: p.print_help() or 2)
+
+
+def _summary(clip) -> dict:
+    import numpy as np
+
+    pose = clip.full_pose()
+    return {
+        "frames": clip.num_frames,
+        "fps_hz": clip.fps,
+        "duration_s": round(clip.duration_s, 4),
+        "gender": clip.gender,
+        "num_expression": clip.num_expression,
+        "num_betas": int(clip.betas.size),
+        "pose_range_rad": [round(float(pose.min()), 4), round(float(pose.max()), 4)],
+        "transl_range_m": [np.round(clip.transl.min(0), 4).tolist(), np.round(clip.transl.max(0), 4).tolist()],
+        "moving_parts": {k: round(v, 4) for k, v in clip.moving_parts().items()},
+        "meta": clip.meta.to_dict(),
+    }
+
+
+def _reader_options(args) -> dict:
+    opts = {}
+    if getattr(args, "num_samples", 1) != 1 or getattr(args, "sample", 0):
+        opts.update(num_samples=args.num_samples, sample=args.sample)
+    if getattr(args, "body_model", None):
+        from vr_study.body import load_body_model
+
+        opts["hands_mean"] = load_body_model(args.body_model).hands_mean
+    return opts
+
+
+def _info(args) -> int:
+    from vr_study.formats import read_motion
+
+    clip = read_motion(args.file, args.fmt)
+    s = _summary(clip)
+    if args.json:
+        print(json.dumps(s, indent=2, default=str))
+        return 0
+    print(f"{args.file}: {s['frames']} frames at {s['fps_hz']:g} Hz = {s['duration_s']:.3f} s "
+          f"({clip.meta.source_format}, gender {s['gender']}, {s['num_expression']} expression coefficients)")
+    print(f"  pose range {s['pose_range_rad']} rad; translation {s['transl_range_m'][0]} .. {s['transl_range_m'][1]} m")
+    moving = [f"{k} {v:.3f}" for k, v in s["moving_parts"].items() if v > 1e-3]
+    print("  moving parts (range): " + (", ".join(moving) if moving else "none (a still clip)"))
+    m = clip.meta
+    print(f"  method {m.method}, emotion {m.emotion}, utterance {m.utterance}, seed {m.seed}, audio {m.audio_path}")
+    return 0
+
+
+def _convert(args) -> int:
+    from vr_study.formats import read_motion, write_motion
+
+    clip = read_motion(args.input, args.fmt, **_reader_options(args))
+    if args.fps:
+        clip = clip.resample(args.fps)
+    if args.trim:
+        clip = clip.trim(*args.trim)
+    if args.audio:
+        from vr_study.audio import read_audio
+        from vr_study.motion import check_audio_length
+
+        audio = read_audio(args.audio)
+        clip.meta.audio_path = str(args.audio)
+        check_audio_length(clip, audio.duration_s, tolerance_s=max(0.1, 2.0 / clip.fps))
+    write_motion(clip, args.output)
+    print(f"wrote {args.output}: {clip.num_frames} frames at {clip.fps:g} Hz ({clip.duration_s:.3f} s)")
+    return 0
