@@ -1,8 +1,130 @@
-"""`vr-study` commands of this area (being written)."""
+"""``vr-study stream serve|send|watch|keys``: the ZeroMQ pose stream from the shell."""
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    from vr_study.stream import DEFAULT_CONTROL, DEFAULT_PUB  # light: no heavy imports
+
+    p = sub.add_parser("stream", help="serve, control and watch the SMPL-X pose stream (ZeroMQ)")
+    ssub = p.add_subparsers(dest="stream_command", metavar="ACTION")
+
+    s = ssub.add_parser("serve", help="play clips for avatars on command")
+    s.add_argument("--library", help="stimulus library folder (clips are then named by id)")
+    s.add_argument("--pub", default=DEFAULT_PUB, help=f"PUB address to bind (default {DEFAULT_PUB})")
+    s.add_argument("--control", default=DEFAULT_CONTROL, help=f"control address to bind (default {DEFAULT_CONTROL})")
+    s.add_argument("--secret-key", help="CURVE secret key file of this server (see `stream keys`)")
+    s.add_argument("--clip", action="append", default=[], metavar="AVATAR=CLIP",
+                   help="load CLIP (path or library id) for AVATAR at start; repeatable")
+    s.add_argument("--play", action="store_true", help="start playing the --clip clips at once")
+    s.add_argument("--loop", action="store_true", help="loop the --clip clips")
+    s.add_argument("--lead", type=float, default=0.05, help="seconds ahead of presentation that frames go out")
+    s.add_argument("--duration", type=float, help="stop after this many seconds")
+    s.set_defaults(func=_serve)
+
+    c = ssub.add_parser("send", help="send one control command to a running server")
+    c.add_argument("cmd", choices=["load", "play", "stop", "marker", "status", "shutdown"])
+    c.add_argument("--avatar", default="agent")
+    c.add_argument("--clip")
+    c.add_argument("--text", default="")
+    c.add_argument("--control", default=DEFAULT_CONTROL)
+    c.add_argument("--server-key", help="the server's CURVE public key file")
+    c.set_defaults(func=_send)
+
+    w = ssub.add_parser("watch", help="subscribe and print stream statistics once a second")
+    w.add_argument("--pub", default=DEFAULT_PUB)
+    w.add_argument("--avatar", action="append", help="avatar ids (default: all)")
+    w.add_argument("--server-key", help="the server's CURVE public key file")
+    w.add_argument("--seconds", type=float, default=5.0)
+    w.set_defaults(func=_watch)
+
+    k = ssub.add_parser("keys", help="create CURVE key pairs for the server and a renderer")
+    k.add_argument("-o", "--out", required=True, help="folder for the key files")
+    k.set_defaults(func=_keys)
+    p.set_defaults(func=lambda a: p.print_help() or 2)
+
+
+def _server_key(path):
+    if not path:
+        return None
+    from vr_study.stream.security import load_keys
+
+    return load_keys(path).public
+
+
+def _serve(args) -> int:
+    import time
+
+    from vr_study.errors import InputError
+    from vr_study.stream import PoseServer, library_resolver
+    from vr_study.stream.security import load_keys
+
+    keys = load_keys(args.secret_key) if args.secret_key else None
+    server = PoseServer(args.pub, args.control, library_resolver(args.library), keys=keys, lead_s=args.lead)
+    try:
+        for spec in args.clip:
+            if "=" not in spec:
+                raise InputError(None, "--clip", f"'{spec}' is not AVATAR=CLIP", "write e.g. --clip agent=clip.npz")
+            avatar, name = spec.split("=", 1)
+            server.handle({"cmd": "load", "avatar": avatar, "clip": name})
+            if args.play:
+                server.handle({"cmd": "play", "avatar": avatar, "loop": args.loop})
+        print(f"pose server: poses on {server.publisher.endpoint}, control on {server.control_endpoint}"
+              + (" (CURVE)" if keys else ""), flush=True)
+        until = time.monotonic() + args.duration if args.duration else None
+        server.serve_forever(until)
+    finally:
+        server.close()
+    return 0
+
+
+def _send(args) -> int:
+    from vr_study.stream import StreamControl
+
+    fields = {"avatar": args.avatar}
+    if args.cmd == "load":
+        fields["clip"] = args.clip
+    if args.cmd == "marker":
+        fields = {"text": args.text}
+    if args.cmd in ("status", "shutdown"):
+        fields = {}
+    with StreamControl(args.control, server_public_key=_server_key(args.server_key)) as ctl:
+        print(json.dumps(ctl.request(args.cmd, **fields), indent=2))
+    return 0
+
+
+def _watch(args) -> int:
+    import dataclasses
+    import time
+
+    from vr_study.stream import PoseSubscriber
+
+    end = time.monotonic() + args.seconds
+    with PoseSubscriber(args.pub, args.avatar, _server_key(args.server_key)) as sub:
+        next_print = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            sub.poll(timeout_ms=20)
+            now = time.monotonic()
+            for a in sub.avatars():
+                sub.pose_at(a, now)
+            if now >= next_print:
+                st = sub.stats
+                ages = {a: round(now - (sub.newest_time_s(a) or now), 3) for a in sub.avatars()}
+                print(json.dumps({"received": st.received, "gaps": st.gaps, "late": st.late,
+                                  "restarts": st.restarts, "malformed": st.dropped_malformed,
+                                  "avatars": sub.avatars(), "newest_age_s": ages}), flush=True)
+                next_print = now + 1.0
+        print(json.dumps({a: dataclasses.asdict(b) for a, b in sub.stats.per_avatar.items()}))
+    return 0
+
+
+def _keys(args) -> int:
+    from vr_study.stream.security import create_keypair
+
+    for name in ("server", "renderer"):
+        pub, sec = create_keypair(args.out, name)
+        print(f"{name}: public {pub}, secret {sec}")
+    print("give the renderer server.key (public); keep server.key_secret on the pose-server machine")
+    return 0

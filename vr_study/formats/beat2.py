@@ -25,7 +25,7 @@ META_KEY = "vr_study_meta"
 
 
 def matches(path: Path, keys: set[str]) -> bool:
-    return "poses" in keys and "trans" in keys and ("mocap_frame_rate" in keys or META_KEY in keys)
+    return "poses" in keys and ("mocap_frame_rate" in keys or META_KEY in keys or "expressions" in keys)
 
 
 def read(path: Path, **_: object) -> MotionClip:

@@ -1,0 +1,185 @@
+"""The pose server: plays clips (or live frames) for several avatars on command.
+
+One thread, one loop: it waits on the control socket until the next frame is due, then
+publishes every frame whose presentation time lies within ``lead_s`` seconds, stamped
+with that presentation time on the shared monotonic clock. Loaded avatars that are not
+playing repeat their held pose at ``idle_hz`` so that a renderer started late still sees
+them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import zmq
+
+from vr_study.errors import InputError
+from vr_study.motion import MotionClip
+from vr_study.stream.control import parse_request
+from vr_study.stream.publisher import PosePublisher
+from vr_study.stream.security import CurveKeys, make_curve_server
+
+log = logging.getLogger(__name__)
+
+ClipResolver = Callable[[str], MotionClip]
+
+
+@dataclass
+class _Track:
+    clip: MotionClip
+    clip_name: str
+    start_s: float | None = None  # monotonic time of frame 0 while playing
+    loop: bool = False
+    next_frame: int = 0
+    held: int = 0                  # frame index shown while not playing
+    last_idle_s: float = 0.0
+    frames_sent: int = 0
+    poses: np.ndarray = field(default=None)  # (T,55,3) cached
+
+    def __post_init__(self) -> None:
+        self.poses = self.clip.full_pose()
+
+
+class PoseServer:
+    """Serve poses on ``pub_endpoint`` and take commands on ``control_endpoint``."""
+
+    def __init__(self, pub_endpoint: str, control_endpoint: str, resolve_clip: ClipResolver,
+                 keys: CurveKeys | None = None, lead_s: float = 0.05, idle_hz: float = 10.0,
+                 context: zmq.Context | None = None):
+        self._ctx = context or zmq.Context.instance()
+        self.publisher = PosePublisher(pub_endpoint, keys, self._ctx)
+        self._control = self._ctx.socket(zmq.REP)
+        self._control.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            make_curve_server(self._control, keys)
+        self._control.bind(control_endpoint)
+        self.control_endpoint = self._control.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._resolve = resolve_clip
+        self.lead_s = lead_s
+        self.idle_hz = idle_hz
+        self.tracks: dict[str, _Track] = {}
+        self.markers: list[tuple[float, str]] = []
+        self._running = False
+
+    # ------------------------------------------------------------------ commands
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req["cmd"]
+        now = time.monotonic()
+        if cmd == "load":
+            avatar, name = str(req.get("avatar", "")), str(req.get("clip", ""))
+            if not avatar:
+                raise ValueError("'load' needs an 'avatar'")
+            clip = self._resolve(name)
+            self.tracks[avatar] = _Track(clip, name)
+            return {"ok": True, "frames": clip.num_frames, "fps": clip.fps, "duration_s": clip.duration_s}
+        if cmd == "play":
+            tr = self._track(req)
+            at = req.get("at_s")
+            tr.start_s = float(at) if at is not None else now + self.lead_s
+            tr.loop = bool(req.get("loop", False))
+            tr.next_frame = 0
+            return {"ok": True, "start_s": tr.start_s, "duration_s": tr.clip.duration_s}
+        if cmd == "stop":
+            tr = self._track(req)
+            tr.start_s = None
+            return {"ok": True}
+        if cmd == "marker":
+            self.markers.append((now, str(req.get("text", ""))))
+            log.info("marker %.6f %s", now, req.get("text", ""))
+            return {"ok": True, "time_s": now}
+        if cmd == "status":
+            return {"ok": True, "time_s": now, "avatars": {
+                a: {"clip": t.clip_name, "playing": t.start_s is not None, "frames_sent": t.frames_sent,
+                    "frame": t.next_frame if t.start_s is not None else t.held, "frames": t.clip.num_frames}
+                for a, t in self.tracks.items()}}
+        if cmd == "shutdown":
+            self._running = False
+            return {"ok": True}
+        raise ValueError(f"unknown command '{cmd}'")
+
+    def _track(self, req: dict[str, Any]) -> _Track:
+        avatar = str(req.get("avatar", ""))
+        if avatar not in self.tracks:
+            raise ValueError(f"no clip loaded for avatar '{avatar}'; send 'load' first")
+        return self.tracks[avatar]
+
+    # ------------------------------------------------------------------ publishing
+    def _publish(self, avatar: str, tr: _Track, frame: int, time_s: float) -> None:
+        c = tr.clip
+        self.publisher.send(avatar, time_s, c.fps, tr.poses[frame], c.transl[frame], c.expression[frame])
+        tr.frames_sent += 1
+
+    def tick(self, now: float) -> float:
+        """Publish what is due at ``now``; return the monotonic time of the next due frame."""
+        next_due = now + 1.0 / self.idle_hz
+        for avatar, tr in self.tracks.items():
+            c = tr.clip
+            if tr.start_s is None:
+                if now - tr.last_idle_s >= 1.0 / self.idle_hz:
+                    self._publish(avatar, tr, tr.held, now + self.lead_s)
+                    tr.last_idle_s = now
+                next_due = min(next_due, tr.last_idle_s + 1.0 / self.idle_hz)
+                continue
+            while True:
+                t_frame = tr.start_s + tr.next_frame / c.fps
+                if t_frame - self.lead_s > now:
+                    next_due = min(next_due, t_frame - self.lead_s)
+                    break
+                self._publish(avatar, tr, tr.next_frame, t_frame)
+                tr.held = tr.next_frame
+                tr.next_frame += 1
+                if tr.next_frame >= c.num_frames:
+                    if tr.loop:
+                        tr.start_s += c.num_frames / c.fps
+                        tr.next_frame = 0
+                    else:
+                        tr.start_s = None
+                        tr.last_idle_s = now
+                        break
+        return next_due
+
+    def serve_forever(self, until_s: float | None = None) -> None:
+        """Run until a ``shutdown`` command (or monotonic time ``until_s``)."""
+        self._running = True
+        poller = zmq.Poller()
+        poller.register(self._control, zmq.POLLIN)
+        while self._running:
+            now = time.monotonic()
+            if until_s is not None and now >= until_s:
+                break
+            next_due = self.tick(now)
+            wait_ms = max(0.0, (next_due - time.monotonic()) * 1000.0)
+            if dict(poller.poll(timeout=min(wait_ms, 100.0))):
+                raw = self._control.recv()
+                try:
+                    reply = self.handle(parse_request(raw))
+                except (ValueError, InputError) as e:
+                    reply = {"ok": False, "error": str(e)}
+                self._control.send_string(json.dumps(reply))
+
+    def close(self) -> None:
+        self.publisher.close()
+        self._control.close(0)
+
+
+def library_resolver(library_dir: str | Path | None) -> ClipResolver:
+    """Resolve a clip name: a motion file path, or an id in the stimulus library's manifest."""
+    from vr_study.formats import read_motion
+
+    def resolve(name: str) -> MotionClip:
+        p = Path(name)
+        if p.suffix in (".npz", ".npy") and p.exists():
+            return read_motion(p)
+        if library_dir is not None:
+            from vr_study.library import StimulusLibrary
+
+            return StimulusLibrary.open(library_dir).load_clip(name)
+        raise InputError(name, None, "is neither a motion file nor a library clip id",
+                         "give a path to a .npz or start the server with --library DIR")
+
+    return resolve
