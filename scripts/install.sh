@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libosmesa6 libglu1-mesa
   libopenxr-dev libgl-dev libegl-dev libx11-dev gcc make pkg-config
   chromium xvfb fonts-dejavu-core
+  postgresql  # study database tests against a real PostgreSQL server (tests/test_storage_postgres.py)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,8 +1,115 @@
-"""`vr-study` commands of this area (being written)."""
+"""``vr-study analyze``: the statistics report of a study, or a simulated study for demos.
+
+    vr-study analyze DATA.csv -o REPORT_DIR [--metrics metrics.csv] [--items A B]
+                     [--columns participant_id=pid,method=cond]
+    vr-study analyze simulate -o data.csv [--participants 48] [--seed 0]
+"""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from vr_study.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    """Add ``analyze`` to the parser."""
+    p = sub.add_parser(
+        "analyze", help="statistics report (ART, mixed models, RM-ANOVA, ...) of a study",
+        description="Analyse the tidy export of a study (or any CSV with the columns "
+                    "participant_id, method, emotion, item, value) into REPORT_DIR: "
+                    "index.html, results.json, tables/ (CSV, Markdown, LaTeX), figures/. "
+                    "'vr-study analyze simulate -o data.csv' writes a SIMULATED study.")
+    p.add_argument("data", help="tidy CSV from 'vr-study export', or the word 'simulate'")
+    p.add_argument("-o", "--out", required=True,
+                   help="report directory (or, with 'simulate', the CSV to write)")
+    p.add_argument("--metrics", help="per-clip metrics CSV ('vr-study metrics') to correlate "
+                                     "with ratings (joined on clip_id)")
+    p.add_argument("--items", nargs="+", help="rating items to analyse (default: all)")
+    p.add_argument("--columns", help="column mapping OUR=YOURS,... or a JSON file, e.g. "
+                                     "participant_id=pid,method=condition,value=rating")
+    p.add_argument("--chance", type=float,
+                   help="recognition chance level (default 1 / number of options)")
+    p.add_argument("--adjust", default="holm", choices=["holm", "bonferroni", "fdr_bh", "none"],
+                   help="p-value adjustment for pairwise contrasts (default holm)")
+    p.add_argument("--no-clip-effect", action="store_true",
+                   help="leave the clip random intercept out of the mixed models")
+    p.add_argument("--no-ordinal", action="store_true", help="skip the ordinal models")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
+    p.add_argument("--simulated", action="store_true",
+                   help="label the report as simulated (automatic when study_id says so)")
+    g = p.add_argument_group("simulate")
+    g.add_argument("--participants", type=int, default=48,
+                   help="simulate: number of participants (default 48)")
+    g.add_argument("--seed", type=int, default=0, help="simulate: random seed (default 0)")
+    g.add_argument("--metrics-out",
+                   help="simulate: where to write the simulated metrics CSV "
+                        "(default: next to the data, <name>_metrics.csv)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``vr-study analyze``."""
+    if args.data == "simulate":
+        return _simulate(args)
+    return _analyze(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from analysis.simulate import simulate_metrics, simulate_study
+    from vr_study.atomic import atomic_write_text
+
+    if args.participants < 2:
+        raise InputError(None, "--participants", f"is {args.participants}",
+                         "simulate at least 2 participants")
+    out = Path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise InputError(out, None, "is not a .csv path", "give -o data.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = simulate_study(args.participants, args.seed)
+    atomic_write_text(out, data.to_csv(index=False))
+    mout = Path(args.metrics_out) if args.metrics_out else out.with_name(out.stem + "_metrics.csv")
+    atomic_write_text(mout, simulate_metrics(args.seed).to_csv(index=False))
+    print(f"wrote SIMULATED study: {out} ({len(data)} rows, {args.participants} participants) "
+          f"and metrics {mout}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from analysis.report import ReportOptions, build_report
+    from analysis.tidy import load_responses
+
+    data = load_responses(args.data, args.columns)
+    metrics = None
+    if args.metrics:
+        try:
+            metrics = pd.read_csv(args.metrics)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+                pd.errors.EmptyDataError) as e:
+            raise InputError(args.metrics, None, f"cannot be read as CSV ({type(e).__name__})",
+                             "give the CSV written by 'vr-study metrics'") from None
+        if "clip_id" not in metrics.columns:
+            raise InputError(args.metrics, "clip_id", "is missing",
+                             "the metrics CSV needs clip_id to join with the ratings")
+    opts = ReportOptions(items=args.items, clip_random_effect=not args.no_clip_effect,
+                         ordinal=not args.no_ordinal, figures=not args.no_figures,
+                         chance=args.chance, adjust=args.adjust,
+                         simulated=True if args.simulated else None,
+                         source=str(args.data), progress=True, jobs=args.jobs)
+    if args.jobs < 1:
+        raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
+    if args.chance is not None and not 0 < args.chance < 1:
+        raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
+    res = build_report(data, args.out, metrics=metrics, options=opts)
+    out = Path(args.out)
+    print(f"report: {out / 'index.html'}  numbers: {out / 'results.json'}")
+    for s in res["skipped"]:
+        print(f"skipped: {s['analysis']}{' (' + str(s['item']) + ')' if s['item'] else ''}: "
+              f"{s['reason']}")
+    for w in res["warnings"]:
+        print(f"warning: {w}")
+    return 0

@@ -1,8 +1,413 @@
-"""`vr-study` commands of this area (being written)."""
+"""`vr-study study ...`, `vr-study session run`, `vr-study export`: studies, sessions, data.
+
+This module wires the core (vr_study.study, vr_study.storage) to the questionnaire layer
+(instrument definitions, answer checks, the tablet server).
+"""
 from __future__ import annotations
 
 import argparse
+import csv
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from vr_study.errors import InputError
+
+KEY_HELP = "keys (then Enter): p pause, r resume, a repeat stimulus, s skip step, q abort, redo N, Enter ends a turn"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    """Add ``study``, ``session`` and ``export`` subcommands."""
+    study = sub.add_parser("study", help="write, check and plan a study spec")
+    ssub = study.add_subparsers(dest="study_command", metavar="ACTION")
+
+    p = ssub.add_parser("init", help="write a ready study spec modelled on Chhatre et al. 2025")
+    p.add_argument("-o", "--output", default=".", help="folder to write study.yaml into (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing study.yaml")
+    p.add_argument("--short", action="store_true",
+                   help="a short playback study (methods x 2 emotions, no practice or breaks) for demos")
+    p.add_argument("--methods", default="emage,reconstruction",
+                   help="with --short: comma-separated method names (default: emage,reconstruction)")
+    p.add_argument("--library", default="stimuli", help="stimulus library folder, relative to the spec (default: stimuli)")
+    p.set_defaults(func=cmd_init)
+
+    p = ssub.add_parser("validate", help="check a study spec (fields, lines, stimulus library, instruments)")
+    p.add_argument("spec", help="study .yaml file")
+    p.add_argument("--no-library", action="store_true", help="do not check the stimulus library")
+    p.set_defaults(func=cmd_validate)
+
+    p = ssub.add_parser("plan", help="print and export every participant's trial order")
+    p.add_argument("spec", help="study .yaml file")
+    p.add_argument("--participants", type=int, default=None, help="number of participants (default: the spec's)")
+    p.add_argument("-o", "--output", default=None, help="write the plan as CSV here")
+    p.add_argument("--no-library", action="store_true", help="plan without clip ids (library not needed)")
+    p.set_defaults(func=cmd_plan)
+
+    session = sub.add_parser("session", help="run a participant's session")
+    sesub = session.add_subparsers(dest="session_command", metavar="ACTION")
+    p = sesub.add_parser("run", help="run (or --resume) one participant through the study",
+                         description="Runs the participant's plan: stimulus, interaction, questionnaires on "
+                                     "the tablet. " + KEY_HELP)
+    p.add_argument("spec", help="study .yaml file")
+    p.add_argument("--participant", required=True, help="pseudonymous id, e.g. P07")
+    p.add_argument("--resume", action="store_true", help="continue the participant's session after a crash")
+    p.add_argument("--redo", type=int, action="append", default=[], metavar="TRIAL",
+                   help="ask trial TRIAL again (earlier answers stay stored); repeatable")
+    p.add_argument("--simulate", action="store_true", help="no renderer: wait each clip's duration")
+    p.add_argument("--speed", type=float, default=1.0, help="with --simulate: divide waits by this factor")
+    p.add_argument("--stream", default=None, metavar="ENDPOINT",
+                   help="pose server control endpoint (e.g. tcp://127.0.0.1:5556); default with no --simulate")
+    p.add_argument("--scripted-answers", default=None, metavar="FILE|random",
+                   help="answer every questionnaire automatically (YAML: instrument -> item -> value; "
+                        "'$emotion' answers with the trial's emotion; missing items get valid values)")
+    p.add_argument("--turn", choices=["vad", "key", "timed"], default=None,
+                   help="how the participant's turn ends (default: the spec's; timed with --scripted-answers)")
+    p.add_argument("--db", default=None, help="database path or SQLAlchemy URL (default: the spec's storage)")
+    p.add_argument("--tablet-host", default="127.0.0.1", help="tablet server address (0.0.0.0 for Wi-Fi tablets)")
+    p.add_argument("--tablet-port", type=int, default=8765, help="tablet server port (0 = any free port)")
+    p.add_argument("--no-tablet", action="store_true", help="do not start the tablet server (run it separately)")
+    p.add_argument("--no-lsl", action="store_true", help="do not open an LSL marker stream")
+    p.set_defaults(func=cmd_session_run)
+
+    p = sub.add_parser("export", help="export a study's responses as tidy CSV with a codebook")
+    p.add_argument("spec", help="study .yaml file")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--db", default=None, help="database path or SQLAlchemy URL (default: the spec's storage)")
+    p.set_defaults(func=cmd_export)
+
+
+# -- study ----------------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    from vr_study.atomic import atomic_write_text
+
+    out = Path(args.output) / "study.yaml"
+    if out.exists() and not args.force:
+        raise InputError(out, None, "already exists", "pass --force to overwrite it or choose another -o folder")
+    folder = Path(__file__).resolve().parent.parent / "study"
+    if args.short:
+        from vr_study.study.counterbalancing import n_rows
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not methods:
+            raise InputError(None, "--methods", "is empty", "give method names separated by commas")
+        text = (folder / "template_short.yaml").read_text(encoding="utf-8").format(
+            n_methods=len(methods), methods=", ".join(methods), library=args.library,
+            n_rows=n_rows("williams", 2 * len(methods)))
+    else:
+        text = (folder / "template_study.yaml").read_text(encoding="utf-8")
+        text = text.replace("  library: stimuli ", f"  library: {args.library} ")
+    atomic_write_text(out, text)
+    print(f"wrote {out}")
+    print(f"next: generate the stimuli into {Path(args.output) / args.library} (vr-study generate batch ... -o "
+          f"{Path(args.output) / args.library}), then vr-study study validate {out}")
+    return 0
+
+
+def _instruments(spec) -> dict[str, Any]:
+    from questionnaires.instruments import load_instruments
+
+    insts = load_instruments()
+    if spec.questionnaires.instruments_dir:
+        insts.update(load_instruments(spec.resolve(spec.questionnaires.instruments_dir)))
+    return insts
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from vr_study.study.spec import SpecError, load_spec
+    from vr_study.study.stimuli import clips_by_cell
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as e:
+        for p in e.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
+    insts = _instruments(spec)
+    missing = [i for i in spec.instrument_ids() if i not in insts]
+    if missing:
+        raise InputError(args.spec, "questionnaires", f"names instruments {missing} that are not defined",
+                         f"known: {', '.join(sorted(insts))}")
+    n_clips = 0
+    if not args.no_library:
+        n_clips = sum(len(v) for v in clips_by_cell(spec).values())
+    from vr_study.study.plan import build_plan, design_size
+
+    steps = build_plan(spec, "P1", None).steps
+    size = design_size(spec)
+    print(f"{args.spec}: ok: study '{spec.study.id}', {len(spec.cells)} cells "
+          f"({' x '.join(f'{k}[{len(v)}]' for k, v in spec.factors.items())}), {len(steps)} steps per participant"
+          + (f", {n_clips} clips" if not args.no_library else ", library not checked"))
+    if spec.study.participants % size:
+        print(f"warning: {spec.study.participants} participants is not a multiple of the design's {size} rows; "
+              "the order will not be completely balanced", file=sys.stderr)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from vr_study.atomic import atomic_write_text
+    from vr_study.study import counterbalancing as cb
+    from vr_study.study.plan import build_plan, design_size, plans_csv
+    from vr_study.study.spec import load_spec
+    from vr_study.study.stimuli import clips_by_cell
+
+    spec = load_spec(args.spec)
+    n = args.participants or spec.study.participants
+    if n < 1:
+        raise InputError(None, "--participants", f"is {n}", "give at least 1")
+    library = None if args.no_library else clips_by_cell(spec)
+    width = max(3, len(str(n)))
+    plans = [build_plan(spec, f"P{i:0{width if width > 2 else 2}d}", library, arrival_index=i - 1)
+             for i in range(1, n + 1)]
+    size = design_size(spec)
+    main_kinds = ("playback", "interaction")
+    seqs = [["/".join(t.conditions.values()) for t in p.steps if t.trial_kind in main_kinds] for p in plans]
+    for p, seq in zip(plans, seqs):
+        print(f"{p.participant_id} row {p.plan_row}: " + " ".join(seq))
+    complete = n % size == 0
+    labels = sorted({x for s in seqs for x in s})
+    idx = {lab: i for i, lab in enumerate(labels)}
+    rows = [[idx[x] for x in s] for s in seqs]
+    pos_ok = cb.is_position_balanced(rows) if rows and all(len(r) == len(labels) for r in rows) else False
+    carry_ok = cb.is_carryover_balanced(rows) if pos_ok else False
+    print(f"design: {spec.counterbalancing.design}"
+          + (f" within {spec.counterbalancing.block_by} blocks ({spec.counterbalancing.block_design})"
+             if spec.counterbalancing.block_by else "")
+          + f", {size} rows; {n} participants: {'complete' if complete else 'INCOMPLETE'} replication"
+          + f"; each condition equally often per position: {'yes' if pos_ok else 'no'}"
+          + f"; carry-over balanced: {'yes' if carry_ok else 'no'}")
+    if args.output:
+        atomic_write_text(args.output, plans_csv(spec, plans))
+        print(f"wrote {args.output}")
+    return 0
+
+
+# -- session ------------------------------------------------------------------------------------------
+def _scripted_answers(path: str, spec, db) -> Any:
+    """answers_for(instrument_id, context, item ids) -> valid answers, from a YAML file or 'random'."""
+    import random
+
+    import yaml
+
+    from questionnaires.instruments import ChoiceItem, TextItem
+    from questionnaires.scoring import AnswerError, validate_answers
+
+    script: dict[str, dict[str, Any]] = {}
+    if path != "random":
+        try:
+            script = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise InputError(path, None, "does not exist", "give a YAML file or 'random'") from None
+        except yaml.YAMLError as e:
+            raise InputError(path, None, f"is not valid YAML ({e})".splitlines()[0], "fix its syntax") from None
+        if not isinstance(script, dict) or not all(isinstance(v, dict) for v in script.values()):
+            raise InputError(path, None, "must map instrument ids to {item: value}", "see docs/study.md")
+    insts = _instruments(spec)
+    unknown = [k for k in script if k not in insts]
+    if unknown:
+        raise InputError(path, None, f"names unknown instruments {unknown}", f"known: {', '.join(sorted(insts))}")
+    rng = random.Random(spec.study.seed)
+
+    def answers_for(instrument_id: str, context: dict[str, Any]) -> dict[str, Any]:
+        inst = insts[instrument_id]
+        given = script.get(instrument_id, {})
+        out: dict[str, Any] = {}
+        for item in inst.items:
+            if item.id in given:
+                v = given[item.id]
+                if isinstance(v, str) and v.startswith("$"):
+                    v = context.get(v[1:])
+            elif isinstance(item, ChoiceItem):
+                v = context.get(item.correct_from) if item.correct_from in context else item.options[0]
+            elif isinstance(item, TextItem):
+                v = "scripted answer"
+            else:
+                v = rng.randint(item.min, item.max)
+            if isinstance(context.get("expect"), dict) and item.id in context["expect"]:
+                v = context["expect"][item.id]
+            out[item.id] = v
+        try:
+            return validate_answers(inst, out)
+        except AnswerError as e:
+            raise InputError(path, instrument_id, str(e), "fix the scripted answers") from None
+
+    # fail early on a bad script
+    for inst_id in script:
+        answers_for(inst_id, {"emotion": next(iter(spec.factors.get("emotion", ["happy"])))})
+    return answers_for
+
+
+def cmd_session_run(args: argparse.Namespace) -> int:
+    from vr_study.storage import StudyDatabase
+    from vr_study.study.drivers import SimulatedDriver, StreamDriver
+    from vr_study.study.markers import LslMarkers, NoMarkers
+    from vr_study.study.session import run_session
+    from vr_study.study.spec import load_spec
+    from vr_study.study.tts import make_backend
+    from vr_study.study.turns import KeyTurn, TimedTurn, VadTurn
+
+    spec = load_spec(args.spec)
+    if args.speed <= 0:
+        raise InputError(None, "--speed", f"is {args.speed}", "give a positive factor")
+    db = StudyDatabase(args.db or spec.database, participant_pattern=spec.study.participant_pattern)
+    answers_for = _scripted_answers(args.scripted_answers, spec, db) if args.scripted_answers else None
+    speed = args.speed if args.simulate else 1.0
+    if args.simulate:
+        driver = SimulatedDriver(speed=speed, default_duration_s=spec.trials.default_clip_duration_s)
+    else:
+        driver = StreamDriver(args.stream or "tcp://127.0.0.1:5556")
+    markers = NoMarkers() if args.no_lsl else LslMarkers(f"vr-study-{spec.study.id}", f"vr-study:{spec.study.id}")
+    tts = make_backend(spec.interaction.tts)
+    key_event = threading.Event()
+    mode = args.turn or ("timed" if answers_for or args.simulate else None)
+    turn_detector = {"timed": TimedTurn(2.0, speed), "key": KeyTurn(key_event), "vad": VadTurn()}.get(mode) \
+        if mode else None
+    if turn_detector is None:
+        modes = {t.participant for t in spec.interaction.turns if hasattr(t, "participant")}
+        turn_detector = KeyTurn(key_event) if "key" in modes else (TimedTurn(2.0, speed) if "timed" in modes
+                                                                     else VadTurn())
+    if isinstance(turn_detector, VadTurn) and spec.trials.kind == "interaction":
+        import shutil
+
+        if shutil.which("arecord") is None:
+            raise InputError(None, "--turn", "vad needs a microphone through ALSA's arecord, which is not installed",
+                             "apt-get install alsa-utils, or end turns by key with --turn key")
+
+    server = answerer_http = None
+    answerer = None
+
+    def on_session(sid: int) -> None:
+        nonlocal server, answerer_http, answerer
+        code = db.session_code(sid)
+        if not args.no_tablet:
+            from questionnaires.tablet import serve
+
+            server = serve(db, args.tablet_host, args.tablet_port, instruments_dir=(
+                spec.resolve(spec.questionnaires.instruments_dir) if spec.questionnaires.instruments_dir else None))
+            print(f"tablet: open {server}/t/ and enter the code {code}")
+            print(f"experimenter page: {server}/x/?token={server.app.state.experimenter_token}")
+        else:
+            print(f"session {sid}: tablet join code {code}")
+        if answers_for is not None:
+            if server is not None:
+                from questionnaires.simulate import HttpAnswerer
+
+                answerer_http = HttpAnswerer(
+                    str(server), code, lambda form: answers_for(form.instrument_id,
+                                                                db.prompt(form.prompt_id).context))
+                answerer_http.start()
+            else:
+                from vr_study.study.answerers import ScriptedAnswerer
+
+                answerer = ScriptedAnswerer(db, lambda pr: answers_for(pr.instrument_id, pr.context))
+        if sys.stdin.isatty():
+            _start_keyboard(db, sid, key_event)
+            print(KEY_HELP)
+
+    def answerer_proxy(prompt):
+        if answerer is not None:
+            answerer(prompt)
+
+    from vr_study.stream.control import ControlError
+
+    try:
+        outcome = run_session(spec, db, args.participant, driver, resume=args.resume, redo=args.redo,
+                              answerer=answerer_proxy, markers=markers, tts=tts, turn_detector=turn_detector,
+                              speed=speed, log=print, on_session=on_session)
+    except ControlError as e:
+        raise InputError(None, "--stream", f"pose server problem: {e}",
+                         "start it with 'vr-study stream serve', or run with --simulate; then continue with "
+                         "--resume (nothing recorded is lost)") from None
+    finally:
+        if answerer_http is not None:
+            answerer_http.stop()
+        if server is not None:
+            server.stop()
+        driver.close()
+        markers.close()
+    print(f"session {outcome.session_id} ({outcome.participant_id}): {outcome.status}, "
+          f"{outcome.prompts_answered} questionnaires answered in this run")
+    return 0 if outcome.status == "finished" else 1
+
+
+def _start_keyboard(db, session_id: int, key_event: threading.Event) -> None:
+    words = {"p": "pause", "r": "resume", "a": "repeat", "s": "skip", "q": "abort"}
+
+    def loop() -> None:
+        for line in sys.stdin:
+            cmd = line.strip().lower()
+            if not cmd:
+                key_event.set()
+                db.request_control(session_id, "turn", source="keyboard")
+            elif cmd in words:
+                db.request_control(session_id, words[cmd], source="keyboard")
+            elif cmd.startswith("redo ") and cmd[5:].strip().isdigit():
+                db.request_control(session_id, "redo", source="keyboard", trial=int(cmd[5:]))
+            else:
+                print(KEY_HELP)
+
+    threading.Thread(target=loop, name="keyboard", daemon=True).start()
+
+
+def simulate_participant(spec_path: str | Path, participant_id: str = "P01", export_dir: str | Path | None = None,
+                         *, speed: float = 50.0, answers: str = "random", db: str | None = None,
+                         tablet_port: int = 0) -> dict[str, Any]:
+    """Run one simulated participant through the real tablet pages, then export (for the demo).
+
+    Starts the tablet server, answers every screen over HTTP with scripted answers (a YAML file
+    or ``random``; emotion recognition answered with the trial's emotion), runs the session
+    with the simulated stimulus driver and, with ``export_dir``, writes the tidy CSV and
+    codebook. Returns ``{"exit_code": int, "export_dir": Path | None}``.
+    """
+    ns = argparse.Namespace(spec=str(spec_path), participant=participant_id, resume=False, redo=[], simulate=True,
+                            speed=speed, stream=None, scripted_answers=answers, turn="timed", db=db,
+                            tablet_host="127.0.0.1", tablet_port=tablet_port, no_tablet=False, no_lsl=True)
+    rc = cmd_session_run(ns)
+    if export_dir is not None:
+        cmd_export(argparse.Namespace(spec=str(spec_path), output=str(export_dir), db=db))
+    return {"exit_code": rc, "export_dir": Path(export_dir) if export_dir is not None else None}
+
+
+# -- export -----------------------------------------------------------------------------------------
+def item_info_from_instruments(insts: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """Export metadata for every item of the given questionnaire instruments."""
+    from questionnaires.instruments import ChoiceItem, TextItem
+
+    from vr_study.study.export import ItemInfo
+
+    out = {}
+    for inst in insts.values():
+        subs: dict[str, list[str]] = {}
+        for sub in inst.subscales:
+            for it in sub.items:
+                subs.setdefault(it, []).append(sub.id)
+        for it in inst.items:
+            if isinstance(it, ChoiceItem):
+                info = ItemInfo(inst.id, it.id, it.text, "choice", tuple(subs.get(it.id, ())),
+                                options=tuple(it.options), correct_from=it.correct_from)
+            elif isinstance(it, TextItem):
+                info = ItemInfo(inst.id, it.id, it.text, "text")
+            else:
+                text = it.text or (f"{it.left} - {it.right}" if hasattr(it, "left") else "")
+                info = ItemInfo(inst.id, it.id, text, it.type, tuple(subs.get(it.id, ())), it.min, it.max,
+                                bool(it.reversed))
+            out[(inst.id, it.id)] = info
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vr_study.storage import StudyDatabase
+    from vr_study.study.export import export_study
+    from vr_study.study.spec import load_spec
+
+    spec = load_spec(args.spec)
+    url = args.db or spec.database
+    if "://" not in url and not Path(url).is_file():
+        raise InputError(url, None, "does not exist: no sessions were run with this spec",
+                         "run 'vr-study session run' first or pass --db")
+    db = StudyDatabase(url)
+    paths = export_study(db, args.output, item_info_from_instruments(_instruments(spec)), spec.study.id)
+    with open(paths["responses.csv"], encoding="utf-8", newline="") as fh:
+        n = sum(1 for _ in csv.reader(fh)) - 1
+    print(f"wrote {n} responses to {paths['responses.csv']} (+ trials.csv, events.csv, codebook.md, codebook.csv)")
+    return 0

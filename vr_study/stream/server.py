@@ -178,7 +178,7 @@ def library_resolver(library_dir: str | Path | None) -> ClipResolver:
         if library_dir is not None:
             from vr_study.library import StimulusLibrary
 
-            return StimulusLibrary.open(library_dir).load_clip(name)
+            return StimulusLibrary.open(library_dir).read_clip(name)
         raise InputError(name, None, "is neither a motion file nor a library clip id",
                          "give a path to a .npz or start the server with --library DIR")
 

@@ -1,0 +1,593 @@
+"""The whole analysis report: every test, tables, figures, APA sentences, HTML, JSON.
+
+:func:`build_report` runs each analysis for each rating item, records analyses that cannot
+run (with the reason and what to do) instead of stopping, and writes::
+
+    REPORT_DIR/index.html      one self-contained page (no scripts, no CDN) linking all
+    REPORT_DIR/results.json    every test's numbers, skipped analyses, warnings
+    REPORT_DIR/tables/*.csv|md|tex
+    REPORT_DIR/figures/*.png
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis import apa, figures
+from analysis.aligned_rank import art, art_checks, art_contrasts
+from analysis.descriptives import describe
+from analysis.design import AnalysisError, levels
+from analysis.mixed import factorial_formula, mixedlm
+from analysis.nonparametric import friedman, wilcoxon_pairwise
+from analysis.objective import objective_correlations
+from analysis.ordinal import ordered_logit, ordinal_gee
+from analysis.recognition import accuracy, chance_level, confusion, gee_binomial
+from analysis.reliability import cronbach_alpha
+from analysis.repeated_measures import rm_anova
+from analysis.tables import to_html, write_table
+from analysis.tidy import is_simulated, split_responses
+from vr_study.atomic import atomic_write_text
+
+SUBJECT = "participant_id"
+FACTORS = ("method", "emotion")
+#: the paper's method order, used when the data has exactly these methods
+PREFERRED_ORDER = ("reconstruction", "EMAGE", "TalkSHOW", "AMUSE+FaceFormer")
+
+
+@dataclass
+class ReportOptions:
+    """What the report runs."""
+
+    items: Sequence[str] | None = None     # rating items to analyse (default: all)
+    clip_random_effect: bool = True        # add (1|clip_id) to the mixed models
+    ordinal: bool = True                   # OrderedModel + OrdinalGEE
+    figures: bool = True
+    chance: float | None = None            # recognition chance level (default 1/options)
+    adjust: str = "holm"
+    simulated: bool | None = None          # None: detect from study_id
+    source: str = ""
+    ordinal_gee_cov: str = "independence"  # or "global_odds_ratio" (slower)
+    progress: bool = False                 # tqdm progress bar over items (CLI)
+    jobs: int = 1                          # worker processes for the items (fork; Linux)
+
+
+@dataclass
+class _State:
+    out: Path
+    skipped: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    sections: list = field(default_factory=list)   # (title, html)
+    tables: dict = field(default_factory=dict)     # name -> paths
+
+    def table(self, df: pd.DataFrame, name: str, caption: str) -> str:
+        name = _safe(name)
+        self.tables[name] = write_table(df, self.out / "tables", name, caption)
+        links = " ".join(f'<a href="{p}">{ext}</a>' for ext, p in self.tables[name].items())
+        return (f'<div class="tbl"><div class="cap">{html.escape(caption)} '
+                f'<span class="links">[{links}]</span></div>{to_html(df)}</div>')
+
+    def run(self, analysis: str, item: str | None, fn: Callable):
+        """Run fn(); on AnalysisError record it as skipped and return None."""
+        try:
+            return fn()
+        except (AnalysisError, np.linalg.LinAlgError, ValueError) as e:
+            self.skipped.append({"analysis": analysis, "item": item, "reason": str(e)})
+            return None
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe version of an item or table name."""
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name))).strip("._") \
+        or "unnamed"
+
+
+def _records(df: pd.DataFrame | None):
+    return None if df is None else _clean(df.to_dict(orient="records"))
+
+
+def _order(df: pd.DataFrame, factor: str) -> list:
+    lv = levels(df, factor)
+    if factor == "method" and set(lv) == set(PREFERRED_ORDER):
+        return list(PREFERRED_ORDER)
+    return lv
+
+
+def _numeric_ratings(st: _State, ratings: pd.DataFrame) -> pd.DataFrame:
+    """Drop empty and non-numeric answers (recorded as warnings) and free-text items."""
+    y = pd.to_numeric(ratings["rating"], errors="coerce")
+    empty = ratings["rating"].astype(str).str.strip().isin(["", "nan", "NA", "None"])
+    keep = pd.Series(True, index=ratings.index)
+    for item, g in ratings.groupby("item", sort=True):
+        bad = y.loc[g.index].isna()
+        if bad.all():
+            st.skipped.append({"analysis": "all", "item": item,
+                               "reason": "no numeric responses (free text?); recode them as "
+                                         "numbers to analyse this item"})
+            keep.loc[g.index] = False
+            continue
+        n_empty = int((bad & empty.loc[g.index]).sum())
+        n_text = int(bad.sum()) - n_empty
+        if n_text:
+            ex = g.loc[bad & ~empty.loc[g.index], "rating"].astype(str).unique()[:3].tolist()
+            st.warnings.append(f"item '{item}': {n_text} non-numeric response(s) (e.g. {ex}) "
+                               "excluded; recode them as numbers in the CSV")
+        if n_empty:
+            st.warnings.append(f"item '{item}': {n_empty} empty response(s) excluded")
+        keep.loc[g.index[bad.to_numpy()]] = False
+    out = ratings[keep].copy()
+    out["rating"] = y[keep].astype(float)
+    return out
+
+
+def _item_factors(st: _State, d: pd.DataFrame, item: str) -> list[str]:
+    fs = []
+    for f in FACTORS:
+        n = d[f].nunique()
+        if n >= 2:
+            fs.append(f)
+        else:
+            st.skipped.append({"analysis": f"effects of {f}", "item": item,
+                               "reason": f"factor '{f}' has a single level "
+                                         f"({d[f].unique().tolist()}); it is left out of "
+                                         "the models"})
+    return fs
+
+
+def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -> dict:
+    res: dict = {}
+    parts: list[str] = []
+    factors = _item_factors(st, d, item)
+    sentences: list[str] = []
+    desc = describe(d, "rating", factors or ["item"])
+    res["descriptives"] = _records(desc)
+    parts.append(st.table(desc, f"{item}_descriptives", f"{item}: descriptives per condition"))
+    if len(factors) > 1:
+        res["descriptives_marginal"] = {}
+        for f in factors:
+            m = describe(d, "rating", [f])
+            res["descriptives_marginal"][f] = _records(m)
+            parts.append(st.table(m, f"{item}_descriptives_{f}", f"{item}: descriptives per {f}"))
+    if not factors:
+        st.skipped.append({"analysis": "inferential tests", "item": item,
+                           "reason": "no factor has two or more levels"})
+        return {"results": res, "html": "".join(parts), "sentences": sentences}
+    if d["rating"].nunique() < 2:
+        st.skipped.append({"analysis": "inferential tests", "item": item,
+                           "reason": f"all ratings are equal ({d['rating'].iloc[0]:g}); "
+                                     "there is nothing to test"})
+        return {"results": res, "html": "".join(parts), "sentences": sentences}
+
+    # --- ART ANOVA + checks + ART-C
+    a = st.run("ART ANOVA", item, lambda: art(d, "rating", factors, SUBJECT))
+    method_marks = None
+    if a is not None:
+        checks = art_checks(d, "rating", factors, SUBJECT)
+        cons = {}
+        for term in a["term"]:
+            c = st.run(f"ART-C contrasts {term}", item,
+                       lambda t=term: art_contrasts(d, "rating", factors, SUBJECT, t, opts.adjust))
+            if c is not None:
+                cons[term] = c
+        if "method" in cons:
+            method_marks = cons["method"]
+        res["art"] = {"anova": _records(a), "checks": _records(checks),
+                      "contrasts": {t: _records(c) for t, c in cons.items()}}
+        for r in a.itertuples():
+            sentences.append(f"{item}, ART ANOVA, {r.term}: "
+                             + apa.f_test(r.F, r.df1, r.df2, r.p, pes=r.partial_eta2))
+        parts.append(st.table(a, f"{item}_art", f"{item}: aligned rank transform ANOVA"))
+        parts.append(st.table(checks, f"{item}_art_checks",
+                              f"{item}: ART alignment checks (sums and F of other effects ~ 0)"))
+        for t, c in cons.items():
+            parts.append(st.table(c, f"{item}_artc_{t.replace(':', '_x_')}",
+                                  f"{item}: ART-C contrasts for {t} ({opts.adjust})"))
+
+    # --- RM-ANOVA
+    r_ = st.run("RM-ANOVA", item, lambda: rm_anova(d, "rating", factors, SUBJECT))
+    if r_ is not None:
+        res["rm_anova"] = _records(r_)
+        for r in r_.itertuples():
+            gg = r.df1 > 1
+            sentences.append(f"{item}, RM-ANOVA, {r.term}: " + apa.f_test(
+                r.F, r.df1_gg if gg else r.df1, r.df2_gg if gg else r.df2,
+                r.p_gg if gg else r.p, pes=r.partial_eta2, ges=r.ges,
+                note=f"Greenhouse-Geisser, eps = {r.eps_gg:.2f}" if gg else ""))
+        parts.append(st.table(r_, f"{item}_rm_anova",
+                              f"{item}: repeated-measures ANOVA on cell means (GG-corrected)"))
+
+    # --- mixed model
+    vc = None
+    if opts.clip_random_effect and "clip_id" in d.columns and d["clip_id"].nunique() > 1:
+        per_cell = d.groupby(factors, observed=True)["clip_id"].nunique()
+        if (per_cell > 1).any():
+            vc = {"clip": "clip_id"}
+    m = st.run("mixed model", item,
+               lambda: mixedlm(d, factorial_formula("rating", factors), SUBJECT, vc=vc))
+    if m is not None:
+        emm = {f: m.emmeans(f) for f in factors}
+        if len(factors) > 1:
+            emm[":".join(factors)] = m.emmeans(factors)
+        pw = {f: m.pairwise(f, opts.adjust) for f in factors}
+        res["mixedlm"] = {"formula": factorial_formula("rating", factors),
+                          "random": ["participant"] + (["clip"] if vc else []),
+                          "converged": m.converged, "n_obs": m.n_obs, "n_groups": m.n_groups,
+                          "fixed": _records(m.fixed), "tests": _records(m.tests),
+                          "variances": _records(m.variances),
+                          "emmeans": {k: _records(v) for k, v in emm.items()},
+                          "pairwise": {k: _records(v) for k, v in pw.items()}}
+        for r in m.tests.itertuples():
+            sentences.append(f"{item}, mixed model (Wald), {r.term}: "
+                             + apa.chi2_test(r.chi2, r.df, r.p))
+        parts.append(st.table(m.tests, f"{item}_mixedlm_tests",
+                              f"{item}: mixed model Wald chi-square tests "
+                              f"(random: {', '.join(res['mixedlm']['random'])})"))
+        parts.append(st.table(m.variances, f"{item}_mixedlm_variances",
+                              f"{item}: variance components"))
+        for k, v in emm.items():
+            parts.append(st.table(v, f"{item}_emmeans_{k.replace(':', '_x_')}",
+                                  f"{item}: estimated marginal means, {k}"))
+        for k, v in pw.items():
+            parts.append(st.table(v, f"{item}_mixedlm_pairwise_{k}",
+                                  f"{item}: mixed-model pairwise contrasts, {k} ({opts.adjust})"))
+
+    # --- nonparametric
+    res["friedman"], res["wilcoxon"] = {}, {}
+    for f in factors:
+        fr = st.run(f"Friedman {f}", item, lambda f=f: friedman(d, "rating", f, SUBJECT))
+        if fr is not None:
+            res["friedman"][f] = _records(fr)[0]
+            r = fr.iloc[0]
+            sentences.append(f"{item}, Friedman, {f}: "
+                             + apa.chi2_test(r.chi2, r.df, r.p, n=int(r.n), w=r.kendall_w))
+            parts.append(st.table(fr, f"{item}_friedman_{f}", f"{item}: Friedman test, {f}"))
+        w = st.run(f"Wilcoxon {f}", item,
+                   lambda f=f: wilcoxon_pairwise(d, "rating", f, SUBJECT, opts.adjust))
+        if w is not None:
+            res["wilcoxon"][f] = _records(w)
+            for r in w.itertuples():
+                sentences.append(f"{item}, Wilcoxon, {r.level1} vs {r.level2}: "
+                                 + apa.wilcoxon(r.V, r.z, r.p, r.rank_biserial))
+            parts.append(st.table(w, f"{item}_wilcoxon_{f}",
+                                  f"{item}: pairwise Wilcoxon signed-rank, {f} ({opts.adjust})"))
+
+    # --- ordinal
+    if opts.ordinal:
+        ol = st.run("ordered logit", item, lambda: ordered_logit(d, "rating", factors))
+        og = st.run("ordinal GEE", item, lambda: ordinal_gee(d, "rating", factors, SUBJECT,
+                                                             opts.ordinal_gee_cov))
+        res["ordinal"] = {"ordered_logit": _records(ol), "ordinal_gee": _records(og)}
+        if ol is not None:
+            parts.append(st.table(ol, f"{item}_ordered_logit",
+                                  f"{item}: proportional-odds model (OrderedModel)"))
+        if og is not None:
+            parts.append(st.table(og, f"{item}_ordinal_gee",
+                                  f"{item}: ordinal GEE, participant clusters"))
+
+    # --- figures
+    if opts.figures:
+        figs = []
+        scale = None
+        if {"scale_min", "scale_max"} <= set(d.columns):
+            lo = pd.to_numeric(d["scale_min"], errors="coerce").min()
+            hi = pd.to_numeric(d["scale_max"], errors="coerce").max()
+            if np.isfinite(lo) and np.isfinite(hi):
+                scale = (float(lo), float(hi))
+        x = factors[0]
+        hue = factors[1] if len(factors) > 1 else None
+        p1 = st.out / "figures" / f"{_safe(item)}_violin.png"
+        figures.rating_distribution(
+            d, "rating", x, hue, p1, x_order=_order(d, x),
+            hue_order=_order(d, hue) if hue else (), title=f"{item} (ART-C, {opts.adjust})",
+            marks=method_marks if x == "method" else None, scale=scale, label=item)
+        figs.append(p1)
+        if hue:
+            cells = describe(d, "rating", [x, hue])
+            cells["mean"] = cells["ci_low"] / 2 + cells["ci_high"] / 2
+            p2 = st.out / "figures" / f"{_safe(item)}_interaction.png"
+            figures.interaction_plot(cells, x, hue, p2, x_order=_order(d, x),
+                                     trace_order=_order(d, hue), title=item,
+                                     label=f"{item}: participant mean (95% CI)")
+            figs.append(p2)
+        parts.insert(0, "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in figs))
+        res["figures"] = [f"figures/{p.name}" for p in figs]
+    res["sentences"] = sentences
+    return {"results": res, "html": "".join(parts), "sentences": sentences}
+
+
+def _item_job(out: Path, d: pd.DataFrame, item: str, opts: ReportOptions) -> tuple:
+    """One item's analyses with its own state (runs in a worker process when jobs > 1)."""
+    st = _State(out)
+    r = _analyse_item(st, d, item, opts)
+    return r, st.skipped, st.warnings, st.tables
+
+
+def _progress(work: list, opts: ReportOptions, fn: Callable) -> list:
+    """fn over work in order, with a tqdm bar when asked."""
+    if opts.progress:
+        from tqdm import tqdm
+        work = tqdm(work, desc="analysing items", unit="item")
+    return [fn(w) for w in work]
+
+
+def _recognition(st: _State, rec: pd.DataFrame, opts: ReportOptions) -> dict | None:
+    if rec.empty:
+        return None
+    out: dict = {}
+    parts: list[str] = []
+    try:
+        p0 = opts.chance if opts.chance is not None else chance_level(rec)
+    except AnalysisError as e:
+        st.skipped.append({"analysis": "recognition", "item": None, "reason": str(e)})
+        return None
+    out["chance"] = p0
+    acc = st.run("recognition accuracy", None, lambda: accuracy(rec, ("method", "emotion"), p0))
+    if acc is None:
+        return None
+    out["accuracy"] = _records(acc)
+    by_method = accuracy(rec, ("method",), p0)
+    out["accuracy_by_method"] = _records(by_method)
+    sentences = [f"recognition, {r.method}/{r.emotion}: "
+                 + apa.accuracy(r.accuracy, r.correct, r.n, r.chance, r.p)
+                 for r in acc.itertuples()]
+    parts.append(st.table(acc, "recognition_accuracy",
+                          f"recognition accuracy vs chance ({p0:.3g}), exact binomial tests"))
+    parts.append(st.table(by_method, "recognition_accuracy_by_method",
+                          "recognition accuracy per method"))
+    mats = {}
+    if "response_text" in rec.columns and (rec["response_text"] != "").any():
+        mats = {m: confusion(rec, m) for m in _order(rec, "method")}
+        mats["all methods"] = confusion(rec)
+        out["confusion"] = {k: {"rows": v.index.tolist(), "columns": v.columns.tolist(),
+                                "counts": v.to_numpy().tolist()} for k, v in mats.items()}
+        for k, v in mats.items():
+            parts.append(st.table(v.reset_index().rename(columns={"emotion": "intended"}),
+                                  f"confusion_{k}", f"confusion matrix: {k}"))
+    else:
+        st.skipped.append({"analysis": "confusion matrices", "item": None,
+                           "reason": "no response_text column with the chosen labels"})
+    g = st.run("recognition GEE", None, lambda: gee_binomial(
+        rec, [f for f in FACTORS if rec[f].nunique() > 1], SUBJECT))
+    if g is not None:
+        coef, tests = g
+        out["gee"] = {"coefficients": _records(coef), "tests": _records(tests),
+                      "cov_struct": "exchangeable"}
+        sentences += [f"recognition, GEE (Wald), {r.term}: " + apa.chi2_test(r.chi2, r.df, r.p)
+                      for r in tests.itertuples()]
+        parts.append(st.table(tests, "recognition_gee_tests",
+                              "recognition: GEE binomial, Wald tests (robust SE)"))
+        parts.append(st.table(coef, "recognition_gee_coefficients",
+                              "recognition: GEE binomial coefficients (sum coding)"))
+    if opts.figures:
+        pa = st.out / "figures" / "recognition_accuracy.png"
+        figures.accuracy_plot(acc, pa, x_order=_order(rec, "method"),
+                              hue_order=_order(rec, "emotion"))
+        imgs = [pa]
+        if mats:
+            pc = st.out / "figures" / "confusion.png"
+            figures.confusion_plot({k: v for k, v in mats.items() if k != "all methods"}, pc)
+            imgs.append(pc)
+        parts.insert(0, "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in imgs))
+    out["sentences"] = sentences
+    st.sections.append(("Emotion recognition", "".join(parts) + _sentence_list(sentences)))
+    return out
+
+
+def _reliability(st: _State, ratings: pd.DataFrame) -> list:
+    out, rows = [], []
+    idx = ["participant_id", "trial_index" if "trial_index" in ratings.columns else "clip_id"]
+    if idx[1] not in ratings.columns:
+        st.skipped.append({"analysis": "Cronbach's alpha", "item": None,
+                           "reason": "needs trial_index or clip_id to know which answers "
+                                     "belong together"})
+        return out
+    groups = []
+    if "instrument" in ratings.columns:
+        for inst, g in ratings.groupby("instrument", sort=True):
+            groups.append((f"{inst}", g))
+            if "subscale" in g.columns:
+                ex = g.assign(_sub=g["subscale"].astype(str).str.split(";")).explode("_sub")
+                for sub, gs in ex.groupby("_sub", sort=True):
+                    if sub.strip() and gs["item"].nunique() >= 2:
+                        groups.append((f"{inst}/{sub.strip()}", gs))
+    else:
+        groups.append(("all items", ratings))
+    for name, g in groups:
+        if g["item"].nunique() < 2:
+            continue
+        a = st.run("Cronbach's alpha", name, lambda g=g: cronbach_alpha(
+            g, item="item", value="rating", index=idx))
+        if a is not None:
+            out.append({"scale": name, **a})
+            rows.append({"scale": name, "alpha": a["alpha"], "k": a["k"], "n": a["n"]})
+    if rows:
+        st.sections.append(("Scale reliability", st.table(
+            pd.DataFrame(rows), "reliability", "Cronbach's alpha per instrument and subscale")))
+    return out
+
+
+def _objective(st: _State, ratings: pd.DataFrame, metrics: pd.DataFrame | None,
+               opts: ReportOptions) -> list | None:
+    if metrics is None:
+        return None
+    if "clip_id" not in ratings.columns:
+        st.skipped.append({"analysis": "objective vs perceptual", "item": None,
+                           "reason": "the responses have no clip_id column to join on; map "
+                                     "it with --columns clip_id=YOUR_COLUMN"})
+        return None
+    c = st.run("objective vs perceptual", None,
+               lambda: objective_correlations(ratings, metrics, dv="rating"))
+    if c is None:
+        return None
+    parts = [st.table(c, "objective_correlations",
+                      "rank correlations of per-clip metrics with mean ratings")]
+    if opts.figures:
+        p = st.out / "figures" / "objective_correlations.png"
+        if c["rho"].notna().any():
+            figures.correlation_heatmap(c, p)
+            parts.insert(0, f'<img src="figures/{p.name}" alt="objective correlations">')
+    st.sections.append(("Objective metrics vs ratings", "".join(parts)))
+    return _records(c)
+
+
+def _sentence_list(sentences: list[str]) -> str:
+    if not sentences:
+        return ""
+    return ('<details><summary>Result sentences (APA)</summary><ul>'
+            + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul></details>")
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;
+color:#222}h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:2em}
+table{border-collapse:collapse;font-size:.8em;margin:.3em 0 1em}td,th{border:1px solid #ddd;
+padding:2px 6px;text-align:right}th{background:#f3f3f3}.cap{font-weight:600;font-size:.9em}
+.links{font-weight:400}img{max-width:48%;margin:4px;vertical-align:top}
+.sim{background:#b00020;color:#fff;padding:.6em 1em;font-weight:700;font-size:1.1em}
+.skip{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em 1em}
+details{margin:.5em 0}"""
+
+
+def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
+                 metrics: pd.DataFrame | None = None,
+                 options: ReportOptions | None = None) -> dict:
+    """Run every analysis and write the report; returns the results.json content.
+
+    Args:
+        responses: tidy table (see :mod:`analysis.tidy`), already renamed/checked.
+        out_dir: report directory (created).
+        metrics: per-clip objective metrics (``clip_id`` + metric columns), optional.
+        options: what to run (:class:`ReportOptions`).
+    """
+    t0 = time.perf_counter()
+    opts = options or ReportOptions()
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    st = _State(out)
+    simulated = is_simulated(responses) if opts.simulated is None else opts.simulated
+    split = split_responses(responses)
+    ratings = _numeric_ratings(st, split.ratings)
+    session = _numeric_ratings(st, split.session)
+    recog = split.recognition
+    conditions = pd.concat([split.ratings[["method", "emotion"]],
+                            recog[["method", "emotion"]]], ignore_index=True)
+    items = sorted(ratings["item"].unique().tolist())
+    if opts.items:
+        unknown = [i for i in opts.items if i not in items]
+        for i in unknown:
+            st.skipped.append({"analysis": "all", "item": i,
+                               "reason": f"item '{i}' is not in the data (items: {items})"})
+        items = [i for i in opts.items if i in items]
+    results: dict = {
+        "meta": {"tool": "vr-study analyze", "source": opts.source, "simulated": simulated,
+                 "n_participants": int(responses["participant_id"].nunique()),
+                 "n_rows": int(len(responses)), "items": items,
+                 "methods": _order(conditions, "method") if len(conditions) else [],
+                 "emotions": _order(conditions, "emotion") if len(conditions) else [],
+                 "adjust": opts.adjust, "python": platform.python_version()},
+        "items": {}}
+    all_sentences: list[str] = []
+    jobs = [(ratings[ratings["item"] == item].reset_index(drop=True), item) for item in items]
+    if opts.jobs > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        ctx = multiprocessing.get_context("fork")  # workers inherit the loaded libraries
+        with ProcessPoolExecutor(max_workers=min(opts.jobs, len(jobs)), mp_context=ctx) as ex:
+            futures = [ex.submit(_item_job, out, d, item, opts) for d, item in jobs]
+            done = _progress(futures, opts, lambda f: f.result())
+    else:
+        done = _progress(jobs, opts, lambda j: _item_job(out, j[0], j[1], opts))
+    for item, (r, skipped, warnings_, tables) in zip(items, done):
+        st.skipped += skipped
+        st.warnings += warnings_
+        st.tables.update(tables)
+        results["items"][item] = r["results"]
+        all_sentences += r["sentences"]
+        st.sections.append((f"Item: {item}", r["html"] + _sentence_list(r["sentences"])))
+    results["recognition"] = _recognition(st, recog, opts)
+    if results["recognition"]:
+        all_sentences += results["recognition"]["sentences"]
+    if len(session):
+        sd = describe(session, "rating", ["item"])
+        results["session_items"] = _records(sd)
+        st.sections.append(("Session questionnaires (descriptives)", st.table(
+            sd, "session_items_descriptives", "items answered once per session")))
+    results["reliability"] = _reliability(st, pd.concat([ratings, session], ignore_index=True))
+    results["objective"] = _objective(st, ratings, metrics, opts)
+    if metrics is None:
+        st.skipped.append({"analysis": "objective vs perceptual", "item": None,
+                           "reason": "no metrics CSV given; pass --metrics metrics.csv from "
+                                     "'vr-study metrics'"})
+    results["notes"] = split.notes
+    results["skipped"] = st.skipped
+    results["warnings"] = st.warnings
+    results["sentences"] = all_sentences
+    results["tables"] = st.tables
+    results["meta"]["seconds"] = round(time.perf_counter() - t0, 3)
+    atomic_write_text(out / "results.json", json.dumps(_clean(results), indent=1))
+    atomic_write_text(out / "index.html", _html(results, st, simulated))
+    return results
+
+
+def _clean(obj):
+    """JSON-safe: NaN/inf -> null, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _html(results: dict, st: _State, simulated: bool) -> str:
+    meta = results["meta"]
+    e = html.escape
+    head = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>vr-study analysis report</title><style>{CSS}</style></head><body>")
+    parts = [head]
+    if simulated:
+        parts.append('<div class="sim">SIMULATED DATA: this report analyses a simulated '
+                     'study with built-in effects (analysis.simulate_study). It is not '
+                     'evidence about any real method.</div>')
+    parts.append(f"<h1>Analysis report{' (simulated study)' if simulated else ''}</h1>")
+    parts.append(f"<p>Source: {e(str(meta['source']))}; {meta['n_participants']} participants, "
+                 f"{meta['n_rows']} rows; items: {e(', '.join(meta['items']))}; methods: "
+                 f"{e(', '.join(map(str, meta['methods'])))}; emotions: "
+                 f"{e(', '.join(map(str, meta['emotions'])))}. P-value adjustment: "
+                 f"{e(meta['adjust'])}. All numbers: <a href='results.json'>results.json</a>."
+                 "</p>")
+    parts.append("<p>Methods: aligned rank transform ANOVA (ARTool's algorithm, Error(participant)"
+                 " strata) with ART-C contrasts; repeated-measures ANOVA on participant cell "
+                 "means with Greenhouse-Geisser correction; linear mixed models (REML, Wald "
+                 "chi-square tests, asymptotic z contrasts; no Satterthwaite df); Friedman and "
+                 "Wilcoxon signed-rank on participant means; ordinal models; exact binomial "
+                 "tests and GEE for recognition.</p>")
+    if results.get("notes"):
+        parts.append("<p>Data: " + "; ".join(e(n) for n in results["notes"]) + ".</p>")
+    if st.skipped or st.warnings:
+        items = "".join(f"<li><b>{e(s['analysis'])}</b>"
+                        f"{' (' + e(str(s['item'])) + ')' if s['item'] else ''}: "
+                        f"{e(s['reason'])}</li>" for s in st.skipped)
+        items += "".join(f"<li>warning: {e(w)}</li>" for w in st.warnings)
+        parts.append('<div class="skip"><b>Skipped analyses and warnings</b>'
+                     f'<ul>{items}</ul></div>')
+    parts.append("<h2>Contents</h2><ul>" + "".join(
+        f'<li><a href="#s{i}">{e(t)}</a></li>' for i, (t, _) in enumerate(st.sections)) + "</ul>")
+    for i, (title, body) in enumerate(st.sections):
+        parts.append(f'<h2 id="s{i}">{e(title)}</h2>{body}')
+    parts.append("</body></html>")
+    return "\n".join(parts)

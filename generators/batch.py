@@ -1,0 +1,153 @@
+"""Fill a stimulus library from a list of utterances: methods x emotions x seeds.
+
+Resumable: a clip already in the library whose files match their hashes is skipped.
+Every input is checked before anything is generated, and each clip is written
+atomically with the manifest rewritten after it, so a failure never leaves a
+half-written clip behind.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vr_study.errors import InputError
+from vr_study.library import StimulusLibrary, clip_id
+
+from .base import Utterance, check_emotion
+from .registry import EXTERNAL_METHODS, get_generator
+
+BUNDLED_UTTERANCES = Path(__file__).resolve().parent.parent / "assets" / "speech" / "utterances.yaml"
+
+
+@dataclass
+class UtteranceSpec:
+    """One row of an utterance list: id, speech wav (absolute path), transcript."""
+
+    id: str
+    wav: Path
+    text: str | None = None
+    speaker: str | None = None
+
+
+@dataclass
+class BatchResult:
+    generated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
+    """Read utterances from YAML (``utterances: [{id, text, wav}]``) or CSV (columns id, wav,
+    text, optional speaker). ``wav`` paths are relative to the list file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "does not exist", "give a .yaml or .csv utterance list")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise InputError(path, None, f"is not valid YAML{f' at line {mark.line + 1}' if mark else ''}",
+                             "fix the syntax") from None
+        rows = data.get("utterances") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise InputError(path, "utterances", "is missing or not a list", "list items with id, text, wav")
+    elif suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        raise InputError(path, None, f"has extension '{suffix}'", "give a .yaml or .csv utterance list")
+    out, seen = [], set()
+    for n, row in enumerate(rows, start=1):
+        where = f"utterances[{n}]" if suffix != ".csv" else f"row {n + 1}"
+        if not isinstance(row, dict):
+            raise InputError(path, where, "is not a mapping", "give id, text and wav")
+        wav = row.get("wav") or row.get("audio")
+        if not wav:
+            raise InputError(path, f"{where}.wav", "is missing", "give the speech file of each utterance")
+        wav_path = Path(str(wav)).expanduser()
+        wav_path = wav_path if wav_path.is_absolute() else (path.parent / wav_path).resolve()
+        uid = str(row.get("id") or wav_path.stem)
+        if uid in seen:
+            raise InputError(path, f"{where}.id", f"'{uid}' appears twice", "give each utterance its own id")
+        seen.add(uid)
+        if not wav_path.is_file():
+            raise InputError(path, f"{where}.wav", f"'{wav_path}' does not exist", "fix the path")
+        out.append(UtteranceSpec(uid, wav_path, row.get("text") or None,
+                                 None if row.get("speaker") in (None, "") else str(row.get("speaker"))))
+    if not out:
+        raise InputError(path, "utterances", "is empty", "list at least one utterance")
+    return out
+
+
+def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], methods: Sequence[str],
+                 emotions: Sequence[str], seeds: Sequence[int], methods_config: str | Path | None = None,
+                 progress: bool = True, on_clip: Callable[[str, str], Any] | None = None,
+                 generator_options: dict[str, dict] | None = None) -> BatchResult:
+    """Generate every (method, utterance, emotion, seed) missing from the library."""
+    from tqdm import tqdm
+
+    from .speech import load_speech
+
+    generators = {}
+    for m in methods:
+        opts = dict((generator_options or {}).get(m, {}))
+        if m in EXTERNAL_METHODS:
+            opts.setdefault("config", methods_config)
+        gen = get_generator(m, **opts)
+        for e in emotions:
+            check_emotion(gen, e)
+        generators[m] = gen
+    for u in utterances:  # check every speech file before generating anything
+        load_speech(u.wav)
+
+    lib = StimulusLibrary.open(library_dir, create=True)
+    result = BatchResult()
+    jobs = [(m, u, e, s) for m in methods for u in utterances for e in emotions for s in seeds]
+    bar = tqdm(jobs, desc="generating", unit="clip", disable=not progress)
+    for m, u, e, s in bar:
+        cid = clip_id(m, u.id, e, s)
+        if lib.is_valid(cid):
+            result.skipped.append(cid)
+            continue
+        bar.set_postfix_str(cid)
+        utt = Utterance(u.wav, transcript=u.text, emotion=e, speaker=u.speaker, seed=int(s), id=u.id)
+        clip = generators[m].generate(utt)
+        lib.add_clip(clip, u.wav, cid, transcript=u.text)
+        result.generated.append(cid)
+        notes = clip.meta.extra.get("notes") or []
+        if notes:
+            result.notes[cid] = list(notes)
+        if on_clip:
+            on_clip(cid, "generated")
+    return result
+
+
+def demo_library(library_dir: str | Path, utterance_list: str | Path = BUNDLED_UTTERANCES,
+                 seeds: Sequence[int] = (0, 1), progress: bool = True) -> StimulusLibrary:
+    """Happy and neutral ``prosody`` clips (two seeds each) for the bundled utterances.
+
+    The ``vr-study demo`` command calls this; it returns the opened library.
+    """
+    fill_library(library_dir, read_utterance_list(utterance_list), ["prosody"], ["happy", "neutral"],
+                 list(seeds), progress=progress)
+    return StimulusLibrary.open(library_dir)
+
+
+def demo_comparison(library: StimulusLibrary, utterance: str | None = None,
+                    method: str = "prosody") -> list[tuple[str, Path]]:
+    """(caption, clip path) of one utterance's clips for a side-by-side video, in the order
+    happy seed 0, happy seed 1, neutral seed 0, neutral seed 1 (whatever of those exist).
+    ``utterance`` defaults to the first one in the library."""
+    entries = library.find(method=method)
+    if not entries:
+        raise InputError(library.manifest_path, "clips", f"has no '{method}' clip", "run demo_library first")
+    utt = utterance or sorted({e.utterance for e in entries if e.utterance})[0]
+    chosen = sorted(library.find(method=method, utterance=utt),
+                    key=lambda e: ({"happy": 0, "neutral": 1}.get(e.emotion or "", 2), e.seed or 0))
+    return [(f"{e.method} / {e.emotion} / seed {e.seed}", library.path_of(e.id)) for e in chosen]

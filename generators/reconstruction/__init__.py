@@ -1,0 +1,1 @@
+"""Reconstruction baseline: SMPL-X motion from a video of a real person (MediaPipe + fit)."""

@@ -1,0 +1,230 @@
+"""Simulated participants that answer through the real tablet pages over HTTP.
+
+:class:`HttpAnswerer` behaves like a tablet's browser: it joins with the session code,
+follows the redirects to the next open questionnaire, reads the form out of the HTML
+(hidden fields, radio buttons, text areas) and posts it back urlencoded, exactly as the
+browser would. It knows nothing of the database; the answers come from ``answer_fn``.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class FormItem:
+    """One question of a rendered form: ``kind`` is ``radio`` or ``text``."""
+    item_id: str
+    kind: str
+    values: list[str] = field(default_factory=list)  # radio values in page order
+    required: bool = True
+
+
+@dataclass
+class FormSpec:
+    """What a participant sees on one questionnaire page."""
+    prompt_id: int
+    instrument_id: str
+    action: str
+    submission_id: str
+    items: dict[str, FormItem]
+
+
+@dataclass
+class AnswerResult:
+    """The outcome of one posted page: HTTP status, ``X-Submission`` and round trip (s)."""
+    prompt_id: int
+    instrument_id: str
+    status_code: int
+    submission: str
+    round_trip_s: float
+    answers: dict[str, str]
+    retries: int = 0  # posts repeated after a lost connection (same submission id)
+
+
+AnswerFn = Callable[[FormSpec], Mapping[str, Any]]
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.instrument = ""
+        self.hidden: dict[str, str] = {}
+        self.items: dict[str, FormItem] = {}
+        self._in_form = False
+        self._required_by_item: dict[str, bool] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form" and "questionnaire" in a.get("class", ""):
+            self._in_form = True
+            self.action = a.get("action", "")
+            self.instrument = a.get("data-instrument", "")
+        elif not self._in_form:
+            return
+        elif tag == "fieldset" and "data-item" in a:
+            self._required_by_item[a["data-item"]] = a.get("data-required") == "true"
+        elif tag == "input" and a.get("type") == "hidden":
+            self.hidden[a.get("name", "")] = a.get("value", "")
+        elif tag == "input" and a.get("type") == "radio":
+            name = a.get("name", "")
+            it = self.items.setdefault(name, FormItem(name, "radio", [], self._required_by_item.get(name, True)))
+            it.values.append(a.get("value", ""))
+        elif tag == "textarea":
+            name = a.get("name", "")
+            self.items[name] = FormItem(name, "text", [], self._required_by_item.get(name, True))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def parse_form(html: str) -> FormSpec | None:
+    """The questionnaire form on a page, or None when the page has none."""
+    p = _FormParser()
+    p.feed(html)
+    if not p.action:
+        return None
+    return FormSpec(prompt_id=int(p.hidden.get("prompt_id", "0")), instrument_id=p.instrument, action=p.action,
+                    submission_id=p.hidden.get("submission_id", ""), items=p.items)
+
+
+def random_answers(seed: int = 0, text: str = "no comment") -> AnswerFn:
+    """An answer function picking a random allowed value for every item (seeded)."""
+    rng = random.Random(seed)
+
+    def answer(form: FormSpec) -> dict[str, str]:
+        out = {}
+        for item in form.items.values():
+            out[item.item_id] = rng.choice(item.values) if item.kind == "radio" else text
+        return out
+    return answer
+
+
+class HttpAnswerer:
+    """A scripted tablet: joins session ``code`` at ``base_url`` and answers every prompt.
+
+    Like a patient participant, it keeps trying while the server restarts (connection
+    errors), re-posting an unanswered form with the same submission id.
+
+    ``answer_fn(form) -> {item_id: value}`` decides the answers (see :func:`random_answers`).
+    Use :meth:`answer_next` step by step, :meth:`run` until the session ends, or
+    :meth:`start`/:meth:`stop` to run it in a background thread. ``results`` collects
+    every :class:`AnswerResult`.
+    """
+
+    def __init__(self, base_url: str, code: str, answer_fn: AnswerFn | None = None, *,
+                 poll_interval_s: float = 0.05, timeout_s: float = 10.0, max_retries: int = 50,
+                 user_agent: str = "vr-study-simulated-tablet"):
+        self.base_url = str(base_url).rstrip("/")
+        self.code = code
+        self.answer_fn = answer_fn or random_answers()
+        self.poll_interval_s = poll_interval_s
+        self.max_retries = max_retries
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout_s, follow_redirects=False,
+                                   headers={"user-agent": user_agent})
+        self.results: list[AnswerResult] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.joined = False
+
+    def join(self) -> None:
+        """Post the session code; raises PermissionError when the server refuses it."""
+        r = self.client.post("/t/join", data={"code": self.code})
+        if r.status_code != 303:
+            raise PermissionError(f"join with code {self.code!r} refused (HTTP {r.status_code})")
+        self.joined = True
+
+    def state(self) -> dict[str, Any]:
+        """The session's state as the waiting page sees it."""
+        r = self.client.get("/t/api/state")
+        r.raise_for_status()
+        return r.json()
+
+    def answer_next(self, timeout_s: float = 30.0) -> AnswerResult | None:
+        """Wait for the next open prompt, answer it; None when the session ended or on timeout."""
+        if not self.joined:
+            self.join()
+        deadline = time.monotonic() + timeout_s
+        while not self._stop.is_set():
+            try:
+                st = self.state()
+                if st["prompt_id"] is not None:
+                    r = self.client.get(f"/t/prompt/{st['prompt_id']}")
+                    form = parse_form(r.text) if r.status_code == 200 else None
+                    if form is not None:
+                        return self.submit(form, dict(self.answer_fn(form)))
+                elif st["session_status"] in ("finished", "aborted"):
+                    return None
+            except httpx.TransportError:
+                pass  # the server is restarting: keep trying until the deadline
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(self.poll_interval_s)
+        return None
+
+    def submit(self, form: FormSpec, answers: Mapping[str, Any]) -> AnswerResult:
+        """Post ``answers`` for ``form`` as the browser would (urlencoded, with its ids)."""
+        data = {"prompt_id": str(form.prompt_id), "submission_id": form.submission_id}
+        data.update({k: "" if v is None else str(v) for k, v in answers.items()})
+        t0 = time.perf_counter()
+        retries = 0
+        while True:
+            try:
+                r = self.client.post(form.action, data=data)
+                break
+            except httpx.TransportError:
+                # no answer: maybe stored, maybe not. Posting the same submission id again is
+                # safe: the server stores it once and refuses the replay ("duplicate").
+                retries += 1
+                if retries > self.max_retries or self._stop.is_set():
+                    raise
+                time.sleep(self.poll_interval_s * 4)
+        dt = time.perf_counter() - t0
+        res = AnswerResult(form.prompt_id, form.instrument_id, r.status_code, r.headers.get("x-submission", ""),
+                           dt, {k: str(v) for k, v in data.items()}, retries)
+        self.results.append(res)
+        return res
+
+    def run(self, max_prompts: int | None = None, idle_timeout_s: float = 600.0) -> list[AnswerResult]:
+        """Answer prompts until the session ends, ``max_prompts`` are done, or nothing comes."""
+        n = 0
+        while not self._stop.is_set() and (max_prompts is None or n < max_prompts):
+            res = self.answer_next(idle_timeout_s)
+            if res is None:
+                break
+            n += 1
+        return self.results
+
+    def start(self, **run_kwargs: Any) -> "HttpAnswerer":
+        """Run :meth:`run` in a daemon thread (errors are kept in ``self.error``)."""
+        def target() -> None:
+            try:
+                self.run(**run_kwargs)
+            except BaseException as e:  # noqa: BLE001 - reported to the caller through .error
+                self.error = e
+        self._thread = threading.Thread(target=target, name=f"answerer-{self.code}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the background thread and close the HTTP client."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.client.close()
+
+    def __enter__(self) -> "HttpAnswerer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,117 @@
+// vr-study tablet and experimenter pages. No frameworks, no network beyond this server.
+(function () {
+  "use strict";
+  var body = document.body;
+
+  // ---- questionnaire form: live progress, block half-filled submits, no double submit
+  var form = document.querySelector("form.questionnaire");
+  if (form) {
+    var items = Array.prototype.slice.call(form.querySelectorAll("fieldset.item"));
+    var required = items.filter(function (f) { return f.dataset.required === "true"; });
+    var counter = document.querySelector("header.progress .answered");
+    var bar = document.querySelector("header.progress .bar");
+    var fill = bar ? bar.querySelector(".fill") : null;
+    var answered = function (f) {
+      var ta = f.querySelector("textarea");
+      if (ta) { return ta.value.trim().length > 0; }
+      return !!f.querySelector("input[type=radio]:checked");
+    };
+    var update = function () {
+      var n = required.filter(answered).length;
+      if (counter) { counter.textContent = String(n); }
+      if (bar) { bar.setAttribute("aria-valuenow", String(n)); }
+      if (fill) { fill.style.width = (required.length ? 100 * n / required.length : 100) + "%"; }
+      items.forEach(function (f) {
+        if (answered(f)) {
+          f.classList.remove("missing-answer");
+          var m = f.querySelector(".missing"); if (m) { m.hidden = true; }
+        }
+      });
+    };
+    form.addEventListener("change", update);
+    form.addEventListener("input", update);
+    update();
+    var sending = false;
+    form.addEventListener("submit", function (ev) {
+      var missing = required.filter(function (f) { return !answered(f); });
+      var note = form.querySelector(".incomplete");
+      if (missing.length) {
+        ev.preventDefault();
+        missing.forEach(function (f) {
+          f.classList.add("missing-answer");
+          var m = f.querySelector(".missing"); if (m) { m.hidden = false; }
+        });
+        if (note) {
+          note.hidden = false;
+          note.textContent = "Please answer all questions first (" + missing.length + " missing).";
+        }
+        missing[0].scrollIntoView({ behavior: "auto", block: "center" });
+        return;
+      }
+      if (sending) { ev.preventDefault(); return; }   // a second tap while the first is on its way
+      sending = true;
+      var btn = form.querySelector("button.submit");
+      if (btn) { btn.disabled = true; btn.textContent = "Saving\u2026"; }
+    });
+  }
+
+  // ---- waiting page and form page: follow the session's next open prompt
+  var pollUrl = body.dataset.poll;
+  if (pollUrl) {
+    var shown = body.dataset.prompt || "";
+    var ms = parseInt(body.dataset.pollMs || "1000", 10);
+    var tick = function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", pollUrl);
+      xhr.onload = function () {
+        if (xhr.status === 403) { window.location.href = "/t/join"; return; }
+        if (xhr.status !== 200) { return; }
+        var st = JSON.parse(xhr.responseText);
+        var next = st.prompt_id === null ? "" : String(st.prompt_id);
+        var ended = st.session_status === "finished" || st.session_status === "aborted";
+        if (next !== shown || (ended && !shown)) { window.location.href = "/t/"; }
+      };
+      xhr.send();
+    };
+    window.setInterval(tick, ms);
+  }
+
+  // ---- experimenter: confirm dangerous commands
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (f) {
+    f.addEventListener("submit", function (ev) {
+      if (!window.confirm(f.dataset.confirm)) { ev.preventDefault(); }
+    });
+  });
+
+  // ---- experimenter session page: refresh the figures
+  var expUrl = body.dataset.expPoll;
+  if (expUrl) {
+    var set = function (name, value) {
+      var el = document.querySelector('[data-f="' + name + '"]');
+      if (el) { el.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 1); }
+    };
+    var refresh = function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", expUrl);
+      xhr.onload = function () {
+        if (xhr.status !== 200) { return; }
+        var s = JSON.parse(xhr.responseText);
+        set("status", s.status);
+        set("trials_done", String(s.trials_done));
+        set("trials_total", String(s.trials_total));
+        set("current_trial", s.current_trial);
+        set("open_prompts", s.open_prompts);
+        set("last_command", s.last_command);
+        set("stream_health", Object.keys(s.stream_health).length ? s.stream_health : "no stream events recorded yet");
+        set("recent_events", s.recent_events.map(function (e) {
+          return e.at.slice(11, 19) + "  " + e.kind + (e.trial_index === null ? "" : "  (trial " + e.trial_index + ")");
+        }).join("\n"));
+        var fillEl = document.querySelector('[data-f="progress-fill"]');
+        if (fillEl) { fillEl.style.width = (s.trials_total ? 100 * s.trials_done / s.trials_total : 0) + "%"; }
+      };
+      xhr.send();
+    };
+    refresh();
+    window.setInterval(refresh, parseInt(body.dataset.pollMs || "2000", 10));
+  }
+})();

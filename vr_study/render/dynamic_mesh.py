@@ -1,0 +1,93 @@
+"""A pyrender mesh whose vertices change every frame, updated in place on the GPU.
+
+Building a new ``pyrender.Mesh`` per frame allocates a vertex array object and three
+buffers, uploads the (unchanging) triangle indices again and frees the old ones. Here the
+mesh is built once; each frame only its interleaved position+normal buffer is overwritten
+(``glBufferSubData``) while the renderer's GL context is current.
+
+Given the camera, faces that are clearly turned away from it or lie wholly outside its
+view are left out of the index buffer: the GPU would cull or clip them anyway (pyrender
+draws single-sided materials with back-face culling), so the picture is the same, but a
+software rasteriser (llvmpipe) spends less time on vertices and triangle set-up.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vr_study.render.gl_platform import import_pyrender
+from vr_study.render.normals import VertexNormals, faces_in_view, facing_faces
+
+
+class DynamicMesh:
+    """One triangle mesh of fixed topology ``faces`` (F, 3) whose vertices (V, 3) metres move.
+
+    Call :meth:`set_vertices` with each frame's vertices, then :meth:`sync` while the GL
+    context that draws the mesh is current (:class:`~vr_study.render.offscreen.FrameRenderer`
+    does this before every render).
+    """
+
+    def __init__(self, faces: np.ndarray, vertices: np.ndarray, material: Any):
+        pyrender = import_pyrender()
+        vertices = np.asarray(vertices, np.float32)
+        self.num_vertices = int(vertices.shape[0])
+        self.faces = np.ascontiguousarray(faces, dtype=np.uint32)
+        self.vertex_normals = VertexNormals(self.faces, self.num_vertices)
+        # interleaved [x y z nx ny nz] float32: pyrender's buffer layout for a primitive
+        # with positions and normals only
+        self._interleaved = np.empty((self.num_vertices, 6), np.float32)
+        self._fill(vertices)
+        self._visible_faces = self.faces
+        self.primitive = pyrender.Primitive(
+            positions=self._interleaved[:, :3].copy(), normals=self._interleaved[:, 3:].copy(),
+            indices=self.faces, material=material, mode=pyrender.constants.GLTF.TRIANGLES)
+        self.mesh = pyrender.Mesh([self.primitive])
+        self._dirty = False
+
+    def _fill(self, vertices: np.ndarray, eye: np.ndarray | None = None,
+              view_proj: np.ndarray | None = None) -> None:
+        normals, face_normals = self.vertex_normals.with_face_normals(vertices)
+        self._interleaved[:, :3] = vertices
+        self._interleaved[:, 3:] = normals
+        keep = None
+        if eye is not None:
+            keep = facing_faces(vertices, self.faces, face_normals, eye)
+        if view_proj is not None:
+            in_view = faces_in_view(vertices, self.faces, view_proj)
+            keep = in_view if keep is None else keep & in_view
+        self._visible_faces = self.faces if keep is None else self.faces[keep]
+
+    def set_vertices(self, vertices: np.ndarray, eye: np.ndarray | None = None,
+                     view_proj: np.ndarray | None = None) -> None:
+        """Take this frame's vertex positions (V, 3) in world metres (the mesh's node at identity).
+
+        Normals are recomputed. ``eye``: the camera position (metres) this frame is drawn
+        from, to leave out faces turned away from it; ``view_proj`` (4, 4): the camera's
+        world-to-clip matrix, to leave out faces wholly outside its view. None: keep all.
+        """
+        vertices = np.asarray(vertices, np.float32)
+        if vertices.shape != (self.num_vertices, 3):
+            raise ValueError(f"expected vertices of shape ({self.num_vertices}, 3), got {vertices.shape}")
+        self._fill(vertices, eye, view_proj)
+        # keep pyrender's copies current too: it uploads them whenever the mesh (re)enters a
+        # GL context (first draw, or after pyrender dropped it while another scene was drawn);
+        # pyrender draws as many indices as ``primitive.indices`` holds
+        self.primitive.positions = self._interleaved[:, :3]
+        self.primitive.normals = self._interleaved[:, 3:]
+        self.primitive.indices = self._visible_faces
+        self._dirty = self.primitive._vaid is not None
+
+    def sync(self) -> None:
+        """Upload pending vertices into the mesh's GPU buffer (GL context must be current)."""
+        if not self._dirty:
+            return
+        from OpenGL import GL
+
+        vertex_buffer, _instances, index_buffer = self.primitive._buffers  # pyrender's order
+        GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, vertex_buffer)
+        GL.glBufferSubData(GL.GL_COPY_WRITE_BUFFER, 0, self._interleaved.nbytes, self._interleaved)
+        GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, index_buffer)
+        GL.glBufferData(GL.GL_COPY_WRITE_BUFFER, self._visible_faces.nbytes, self._visible_faces, GL.GL_DYNAMIC_DRAW)
+        GL.glBindBuffer(GL.GL_COPY_WRITE_BUFFER, 0)
+        self._dirty = False

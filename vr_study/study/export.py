@@ -1,0 +1,218 @@
+"""Export a study database as tidy CSV (one row per answered item) plus a codebook.
+
+Files written to the output folder (each through a temporary file, then renamed):
+
+- ``responses.csv``: one row per response of the current attempt of every trial, with every
+  condition and order column (see :data:`COLUMNS`; factors other than method and emotion
+  follow as extra columns, then ``attempt`` and ``expected``);
+- ``trials.csv``: every planned step of every session with its status;
+- ``events.csv``: the event log (wall and monotonic time, LSL time of markers);
+- ``codebook.md`` and ``codebook.csv``: what every column and instrument item means.
+
+Instrument knowledge (subscales, ranges, reversed items, which option is correct) comes from
+``item_info``, built by the CLI from the questionnaire definitions; the core does not import
+``questionnaires``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy import select
+
+from vr_study.atomic import atomic_write_text
+from vr_study.storage import StudyDatabase
+from vr_study.storage import schema as s
+
+COLUMNS = ["study_id", "participant_id", "session_id", "trial_index", "block", "trial_kind", "position_in_block",
+           "method", "emotion", "clip_id", "utterance", "seed", "instrument", "item", "subscale", "value",
+           "value_scored", "response_text", "correct", "scale_min", "scale_max", "reversed", "answered_at", "rt_s"]
+
+COLUMN_DOC = {
+    "study_id": "study id from the spec (study.id)",
+    "participant_id": "pseudonymous participant id (never a name)",
+    "session_id": "database id of the participant's session",
+    "trial_index": "0-based position of the step in the participant's session (practice, breaks and "
+                   "questionnaire-only steps included)",
+    "block": "block number: 0 practice, 1..B main blocks, B+1 end-of-session questionnaires",
+    "trial_kind": "practice | playback | interaction | attention_check | questionnaire",
+    "position_in_block": "0-based position of the step within its block",
+    "method": "level of the 'method' factor (motion source) shown in this trial; empty for non-stimulus steps",
+    "emotion": "level of the 'emotion' factor shown in this trial",
+    "clip_id": "stimulus library id of the clip shown",
+    "utterance": "utterance id of the clip's speech",
+    "seed": "generator seed of the clip",
+    "instrument": "questionnaire instrument id",
+    "item": "item id within the instrument",
+    "subscale": "subscale(s) the item belongs to (';'-separated); empty if none",
+    "value": "rating items: the number tapped; choice items: the 1-based position of the chosen option",
+    "value_scored": "rating items: value after reverse keying (scale_min + scale_max - value when reversed)",
+    "response_text": "free-text answers, and the chosen label of choice items",
+    "correct": "1/0 for choice items with a correct answer (emotion recognition: the chosen option equals "
+               "the trial's emotion); empty otherwise",
+    "scale_min": "lowest point of the item's scale (1 for choice items)",
+    "scale_max": "highest point of the item's scale (the number of options for choice items)",
+    "reversed": "1 when the item is reverse keyed, else 0",
+    "answered_at": "wall-clock UTC time the answer was committed (ISO 8601)",
+    "rt_s": "seconds from the questionnaire screen opening to the committed answer",
+    "attempt": "0 for the first showing of a trial; n after n experimenter-ordered redos",
+    "expected": "attention-check items: the answer the instruction asked for (passed when value == expected)",
+}
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the export needs to know about one instrument item."""
+    instrument: str
+    item: str
+    text: str = ""
+    type: str = "likert"  # likert | semantic_differential | choice | text
+    subscales: tuple[str, ...] = ()
+    scale_min: int | None = None
+    scale_max: int | None = None
+    reversed: bool = False
+    options: tuple[str, ...] = field(default_factory=tuple)
+    correct_from: str | None = None
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([_fmt(v) for v in r])
+    return buf.getvalue()
+
+
+def tidy_rows(db: StudyDatabase, item_info: Mapping[tuple[str, str], ItemInfo] | None = None,
+              study_id: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``responses.csv``."""
+    item_info = item_info or {}
+    with db._read() as c:  # noqa: SLF001 - one consistent snapshot for the whole export
+        sessions = {r.session_id: r for r in c.execute(select(s.sessions))}
+        trials = {(r.session_id, r.trial_index): r for r in c.execute(select(s.trials))}
+        prompts = {r.prompt_id: r for r in c.execute(select(s.prompts))}
+        responses = list(c.execute(select(s.responses).order_by(s.responses.c.session_id, s.responses.c.trial_index,
+                                                               s.responses.c.response_id)))
+    factors: list[str] = []
+    for t in trials.values():
+        for k in json.loads(t.conditions):
+            if k not in ("method", "emotion") and k not in factors:
+                factors.append(k)
+    header = COLUMNS + factors + ["attempt", "expected"]
+    rows = []
+    for r in responses:
+        t = trials[(r.session_id, r.trial_index)]
+        if r.attempt != t.attempt:
+            continue  # superseded by a redo (kept in the database)
+        sess = sessions[r.session_id]
+        ctx = json.loads(prompts[r.prompt_id].context)
+        cond = json.loads(t.conditions)
+        info = item_info.get((r.instrument_id, r.item_id))
+        value = json.loads(r.value_json)
+        kind = info.type if info else ("text" if isinstance(value, str) and r.instrument_id != "emotion_recognition"
+                                       else "choice" if isinstance(value, str) else "likert")
+        val_out = scored = text = correct = None
+        lo = info.scale_min if info else None
+        hi = info.scale_max if info else None
+        if kind == "text":
+            text = value
+        elif kind == "choice":
+            text = value  # the chosen label; value is its 1-based position among the options
+            if info and info.options:
+                lo, hi = 1, len(info.options)
+                if value in info.options:
+                    val_out = info.options.index(value) + 1
+            key = info.correct_from if info else ("emotion" if r.instrument_id == "emotion_recognition" else None)
+            if key and ctx.get(key) not in (None, "") and value is not None:
+                correct = int(str(value).lower() == str(ctx[key]).lower())
+        else:
+            val_out = r.value_num
+            if r.value_num is not None:
+                scored = r.value_num
+                if info and info.reversed and lo is not None and hi is not None:
+                    scored = lo + hi - r.value_num
+        expect = ctx.get("expect") if isinstance(ctx.get("expect"), dict) else {}
+        expected = expect.get(r.item_id)
+        rows.append([study_id or sess.study_id, sess.participant_id, r.session_id, r.trial_index, t.block,
+                     t.trial_kind, t.position_in_block, t.method, t.emotion, t.clip_id, t.utterance, t.clip_seed,
+                     r.instrument_id, r.item_id, ";".join(info.subscales) if info else "", val_out, scored, text,
+                     correct, lo, hi, int(bool(info and info.reversed)), r.answered_at,
+                     None if r.rt_s is None else round(r.rt_s, 4)]
+                    + [cond.get(f) for f in factors] + [r.attempt, expected])
+    return header, rows
+
+
+def export_study(db: StudyDatabase, out_dir: str | Path,
+                 item_info: Mapping[tuple[str, str], ItemInfo] | None = None,
+                 study_id: str | None = None) -> dict[str, Path]:
+    """Write responses.csv, trials.csv, events.csv, codebook.md and codebook.csv; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = tidy_rows(db, item_info, study_id)
+    paths = {name: out / name for name in ("responses.csv", "trials.csv", "events.csv", "codebook.md",
+                                           "codebook.csv")}
+    atomic_write_text(paths["responses.csv"], _csv(header, rows))
+
+    trial_header = ["participant_id", "session_id", "trial_index", "block", "block_label", "trial_kind",
+                    "position_in_block", "conditions", "method", "emotion", "clip_id", "utterance", "seed",
+                    "questionnaires", "status", "attempt", "started_at", "completed_at"]
+    trows = []
+    sessions = {x.session_id: x for x in db.sessions()}
+    for sid, sess in sessions.items():
+        for t in db.trials(sid):
+            trows.append([sess.participant_id, sid, t.trial_index, t.block, t.block_label, t.trial_kind,
+                          t.position_in_block, json.dumps(t.conditions, sort_keys=True), t.method, t.emotion,
+                          t.clip_id, t.utterance, t.clip_seed, ";".join(t.questionnaires), t.status, t.attempt,
+                          t.started_at, t.completed_at])
+    atomic_write_text(paths["trials.csv"], _csv(trial_header, trows))
+
+    ev_header = ["event_id", "session_id", "participant_id", "trial_index", "kind", "wall_at", "mono_ns",
+                 "lsl_time_s", "payload"]
+    erows = [[e.event_id, e.session_id, sessions[e.session_id].participant_id if e.session_id in sessions else "",
+              e.trial_index, e.kind, e.wall_at, e.mono_ns, e.lsl_time_s, json.dumps(e.payload, sort_keys=True)]
+             for e in db.events()]
+    atomic_write_text(paths["events.csv"], _csv(ev_header, erows))
+
+    atomic_write_text(paths["codebook.md"], codebook_markdown(header, item_info or {}))
+    items = sorted((item_info or {}).values(), key=lambda i: (i.instrument, i.item))
+    atomic_write_text(paths["codebook.csv"], _csv(
+        ["instrument", "item", "type", "text", "subscale", "scale_min", "scale_max", "reversed", "options",
+         "correct_from"],
+        [[i.instrument, i.item, i.type, i.text, ";".join(i.subscales), i.scale_min, i.scale_max, int(i.reversed),
+          ";".join(i.options), i.correct_from] for i in items]))
+    return paths
+
+
+def codebook_markdown(header: list[str], item_info: Mapping[tuple[str, str], ItemInfo]) -> str:
+    lines = ["# Codebook", "", "## responses.csv", "", "One row per answered item (tidy/long format).", "",
+             "| column | meaning |", "|---|---|"]
+    for col in header:
+        lines.append(f"| `{col}` | {COLUMN_DOC.get(col, 'level of the study factor of this name')} |")
+    by_inst: dict[str, list[ItemInfo]] = {}
+    for info in item_info.values():
+        by_inst.setdefault(info.instrument, []).append(info)
+    for inst in sorted(by_inst):
+        lines += ["", f"## Instrument `{inst}`", "", "| item | type | text | scale | reversed | subscale |",
+                  "|---|---|---|---|---|---|"]
+        for i in by_inst[inst]:
+            scale = (f"{i.scale_min}..{i.scale_max}" if i.scale_min is not None else
+                     ", ".join(i.options) if i.options else "")
+            text = i.text.replace("|", "/").replace("\n", " ")
+            lines.append(f"| `{i.item}` | {i.type} | {text} | {scale} | {'yes' if i.reversed else ''} | "
+                         f"{';'.join(i.subscales)} |")
+    return "\n".join(lines) + "\n"

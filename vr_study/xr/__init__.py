@@ -1,0 +1,11 @@
+"""The OpenXR renderer: avatars in a room, in a headset or the desktop simulator.
+
+Modules: :mod:`graphics` (GL contexts and the OpenXR graphics binding; import order),
+:mod:`scene` (OpenGL 3.3 core drawing), :mod:`avatar` (body model, placement, normals),
+:mod:`posesource` (clip or pose stream), :mod:`presenter` (per-frame posing and clip/audio
+start), :mod:`audio_schedule`, :mod:`framelog`, :mod:`session` (the OpenXR frame loop),
+:mod:`simulator`, :mod:`viewmath`, and :mod:`testruntime` (the headless OpenXR runtime).
+
+Import nothing that pulls in OpenGL from here: PyOpenGL's platform (EGL or GLX) must be
+chosen by :func:`vr_study.xr.graphics.import_gl` before the first ``import OpenGL``.
+"""

@@ -1,0 +1,135 @@
+"""What both frame loops (OpenXR and the simulator) do per frame, apart from the display.
+
+:class:`Presenter` owns the avatars: it places them facing the participant when it first
+learns where the head is, asks the pose source for each avatar's pose at the predicted
+display time, skins the mesh and uploads it to the :class:`~vr_study.xr.scene.Scene`.
+It also starts a clip and its speech together: the motion's time zero and the audio's
+first sample are scheduled for the same CLOCK_MONOTONIC instant.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vr_study.audio import Audio
+from vr_study.xr.audio_schedule import AudioOutput, AudioSchedule
+from vr_study.xr.avatar import AvatarMesh, Placement, conversational_placements
+from vr_study.xr.posesource import ClipPoseSource, PoseSource
+from vr_study.xr.viewmath import Pose, quat_to_matrix
+
+if TYPE_CHECKING:  # scene imports OpenGL, whose platform graphics.import_gl must choose first
+    from vr_study.xr.scene import Scene
+
+
+class Presenter:
+    """Keeps the scene's avatars posed for each display time.
+
+    ``lead_s``: how long after the first rendered frame a clip (and its audio) starts,
+    so that the audio device has time to start. ``audio_offset_s``: when the speech starts
+    relative to the motion (MotionMeta.audio_offset_s).
+    """
+
+    def __init__(self, scene: "Scene", source: PoseSource, body_model: Any, audio: Audio | None = None,
+                 audio_output: AudioOutput | None = None, audio_offset_s: float = 0.0, lead_s: float = 0.3,
+                 distance_m: float = 1.3):
+        self.scene = scene
+        self.source = source
+        self.body_model = body_model
+        self.audio = audio
+        self.audio_output = audio_output
+        self.audio_offset_s = audio_offset_s
+        self.lead_s = lead_s
+        self.distance_m = distance_m
+        self.meshes: dict[str, AvatarMesh] = {}
+        self.slots: dict[str, int] = {}
+        self.participant: tuple[np.ndarray, float] | None = None  # head position (3,), yaw (rad)
+        self.motion_start_s: float | None = None
+        self.audio_schedule: AudioSchedule | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------------ placement
+    def set_participant(self, head: Pose) -> None:
+        """Fix where the participant stands (first head pose): avatars are placed around it."""
+        if self.participant is not None:
+            return
+        r = quat_to_matrix(head.orientation)
+        fwd = -r[:, 2]
+        yaw = float(np.arctan2(-fwd[0], -fwd[2]))  # 0 when looking down -Z
+        self.participant = (np.asarray(head.position, float), yaw)
+        self._replace()
+
+    def _placements(self, count: int) -> list[Placement]:
+        assert self.participant is not None
+        pos, yaw = self.participant
+        local = conversational_placements(count, (0.0, 0.0), self.distance_m)
+        c, s = np.cos(yaw), np.sin(yaw)
+        out = []
+        for p in local:  # rotate the arc to the participant's facing direction and move it there
+            x, z = float(p.position[0]), float(p.position[2])
+            wx, wz = c * x + s * z + pos[0], -s * x + c * z + pos[2]
+            out.append(Placement(np.array([wx, 0.0, wz], np.float32), p.yaw_rad + yaw))
+        return out
+
+    def _replace(self) -> None:
+        ids = list(self.meshes)
+        if self.participant is None or not ids:
+            return
+        for aid, pl in zip(ids, self._placements(len(ids))):
+            self.meshes[aid].placement = pl
+            self.scene.set_model(self.slots[aid], pl.matrix())
+
+    # ------------------------------------------------------------------ per frame
+    def start_playback(self, first_display_time_s: float) -> None:
+        """Schedule a clip's motion and audio (once) relative to the first rendered frame."""
+        if self.motion_start_s is not None:
+            return
+        self.motion_start_s = first_display_time_s + self.lead_s
+        if isinstance(self.source, ClipPoseSource):
+            self.source.start(self.motion_start_s)
+        if self.audio is not None and self.audio_output is not None:
+            self.audio_schedule = self.audio_output.play_at(self.audio, self.motion_start_s + self.audio_offset_s)
+
+    def update(self, display_time_s: float) -> dict[str, float]:
+        """Pose every avatar for ``display_time_s`` (monotonic s); returns pose age per avatar (s).
+
+        Several avatars are skinned in parallel threads (numpy releases the GIL in its
+        matrix products); GL uploads stay on the calling thread, which owns the context.
+        """
+        self.source.poll()
+        ages: dict[str, float] = {}
+        todo = []
+        for aid in self.source.avatar_ids():
+            sample = self.source.pose_at(aid, display_time_s)
+            if sample is None:
+                continue  # not heard from yet
+            ages[aid] = float(sample.age_s)
+            if aid not in self.meshes:
+                self._add(aid, sample)
+            else:
+                todo.append((aid, sample))
+        if len(todo) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                                thread_name_prefix="skinning")
+            posed = list(self._pool.map(lambda a: self.meshes[a[0]].pose(a[1].full_pose, a[1].transl,
+                                                                           a[1].expression), todo))
+        else:
+            posed = [self.meshes[a].pose(s.full_pose, s.transl, s.expression) for a, s in todo]
+        for (aid, _), (v, n) in zip(todo, posed):
+            self.scene.update_avatar(self.slots[aid], v, n)
+        return ages
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _add(self, aid: str, sample: Any) -> None:
+        mesh = AvatarMesh(self.body_model, Placement(np.zeros(3, np.float32), 0.0))
+        v, n = mesh.pose(sample.full_pose, sample.transl, sample.expression)
+        self.slots[aid] = self.scene.add_avatar(v, n, mesh.faces, mesh.placement.matrix())
+        self.meshes[aid] = mesh
+        self._replace()
