@@ -1,11 +1,18 @@
-"""Stereo frame loop of the XR renderer vs pyrender with read-back, 1 and 4 avatars.
+"""Stereo frame loop of the XR renderer (GPU and CPU skinning) vs pyrender with read-back.
 
 Ours: `vr_study.xr.session.run_xr` through the real Khronos loader and the project's headless
 OpenXR runtime (pacing off, so frames run back to back): per frame xrWaitFrame/BeginFrame,
-each avatar posed (body model + normals), uploaded with glBufferSubData and drawn with our
-OpenGL 3.3 core pipeline straight into each eye's swapchain image, xrEndFrame. Per-frame CPU
-time is the time from xrWaitFrame returning to xrEndFrame returning (our work); the
-sustained rate is frames / wall time. The runtime reads nothing back (no capture).
+each avatar posed, drawn with our OpenGL 3.3 core pipeline straight into each eye's
+swapchain image, xrEndFrame; with 1 and 4 avatars, two ways:
+
+* ``gpu``: forward kinematics (55 joint transforms) on the CPU, uploaded into a uniform
+  block; blend shapes and skinning in the vertex shader (the default).
+* ``cpu``: the body model's numpy skinning + normals, uploaded with glBufferSubData.
+
+Per-frame CPU time is the time from xrWaitFrame returning to xrEndFrame returning (our work,
+including GL submission); the sustained rate is frames / wall time. The runtime reads
+nothing back (no capture). On llvmpipe the "GPU" is the same CPU cores, so there the shader
+work is paid inside glDrawElements / the driver's threads, not saved.
 
 Baseline: the straightforward approach: a pyrender scene (same body meshes, pyrender's
 default shaders), each frame the avatar meshes rebuilt with ``pyrender.Mesh.from_trimesh``
@@ -88,7 +95,7 @@ class ClipsSource:
         pass
 
 
-def run_ours(manifest: Path, avatars: int, frames: int, size: tuple[int, int], body) -> dict:
+def run_ours(manifest: Path, avatars: int, frames: int, size: tuple[int, int], body, skinning: str) -> dict:
     os.environ.update(runtime_env(manifest, view_size=size, paced=False, exit_after_frames=frames + 2))
     for k in ("XR_HEADLESS_CAPTURE_DIR", "XR_ENABLE_API_LAYERS"):
         os.environ.pop(k, None)
@@ -99,10 +106,10 @@ def run_ours(manifest: Path, avatars: int, frames: int, size: tuple[int, int], b
     source = ClipsSource(avatars)
     t0 = time.perf_counter()
     result = run_xr(XrRunConfig(binding="egl", frames=None),
-                    lambda scene: Presenter(scene, source, body, lead_s=0.0), log)
+                    lambda scene: Presenter(scene, source, body, lead_s=0.0, skinning=skinning), log)
     wall = time.perf_counter() - t0
     cpu = cpu[2:]  # the first frames build GL objects
-    return {"frames": result.summary.frames, "cpu_ms_mean": float(np.mean(cpu)),
+    return {"skinning": skinning, "frames": result.summary.frames, "cpu_ms_mean": float(np.mean(cpu)),
             "cpu_ms_p50": float(np.median(cpu)), "cpu_ms_p99": float(np.percentile(cpu, 99)),
             "fps": result.summary.rendered / wall, "gl_renderer": result.gl_renderer,
             "cpu_bound_fps": 1000.0 / float(np.mean(cpu))}  # the rate our CPU work alone would allow
@@ -161,6 +168,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="few frames (under 60 s on 2 CPU cores)")
     ap.add_argument("--size", default="320x360", help="per-eye size WxH (a headset: 2064x2208)")
     ap.add_argument("--frames", type=int, help="frames per measurement (ours); the baseline runs a third")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip pyrender (slow at a headset's size on llvmpipe); the JSON then has no ratio")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     frames = args.frames or (24 if args.quick else 200)
@@ -169,16 +178,29 @@ def main() -> None:
     manifest = build_test_runtime()
     out: dict = {"eye_size": [w, h], "body_model": body_name,
                  "vertices_per_avatar": int(AvatarMesh(body, conversational_placements(1)[0]).num_vertices)}
+    from vr_study.xr.gpuskin import build_rig, resolve_skinning
+
+    gpu_ok = resolve_skinning("auto", body)[0] == "gpu"
+    if gpu_ok:
+        rig = build_rig(body)
+        out.update(weight_mode=rig.weight_mode, top4_error_m=rig.top4_error_m)
     for n in (1, 4):
-        ours = run_ours(manifest, n, frames, (w, h), body)
+        for mode in (("gpu", "cpu") if gpu_ok else ("cpu",)):
+            ours = run_ours(manifest, n, frames, (w, h), body, mode)
+            out[f"ours_{mode}_{n}"] = ours
+            print(f"{n} avatar(s), {mode} skinning: {ours['cpu_ms_mean']:.1f} ms/frame CPU "
+                  f"(p99 {ours['cpu_ms_p99']:.1f}), {ours['fps']:.1f} frames/s sustained", file=sys.stderr)
+        if args.no_baseline:
+            continue
         base = run_baseline(n, base_frames, (w, h), body)
-        out[f"ours_{n}"] = ours
         out[f"baseline_{n}"] = base
-        out[f"speedup_{n}"] = base["cpu_ms_mean"] / ours["cpu_ms_mean"]
-        print(f"{n} avatar(s): ours {ours['cpu_ms_mean']:.1f} ms/frame CPU, {ours['fps']:.1f} frames/s sustained; "
-              f"pyrender+read-back {base['cpu_ms_mean']:.1f} ms/frame ({base['fps']:.1f} frames/s); "
-              f"x{out[f'speedup_{n}']:.2f}", file=sys.stderr)
-    out["gl_renderer"] = out["ours_1"]["gl_renderer"]
+        best = out[f"ours_{'gpu' if gpu_ok else 'cpu'}_{n}"]
+        out[f"speedup_{n}"] = base["cpu_ms_mean"] / best["cpu_ms_mean"]
+        if gpu_ok:
+            out[f"gpu_vs_cpu_skinning_{n}"] = out[f"ours_cpu_{n}"]["cpu_ms_mean"] / best["cpu_ms_mean"]
+        print(f"{n} avatar(s): pyrender+read-back {base['cpu_ms_mean']:.1f} ms/frame ({base['fps']:.1f} frames/s); "
+              f"ours x{out[f'speedup_{n}']:.2f}", file=sys.stderr)
+    out["gl_renderer"] = next(v["gl_renderer"] for k, v in out.items() if k.startswith("ours_"))
     print(json.dumps(out))
 
 

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vr_study.errors import InputError
+from vr_study.yaml_lines import line_for, text_line_map
 
 #: Where the shipped instruments live (``assets/instruments/*.yaml``).
 DEFAULT_INSTRUMENTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "instruments"
@@ -219,33 +220,6 @@ class Instrument(_Strict):
 
 # ---------------------------------------------------------------- loading with line numbers
 
-def _line_map(text: str) -> dict[tuple, int]:
-    """Map each key/index path in a YAML document to its 1-based line number."""
-    lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                if isinstance(key, str) and key.lstrip("-").isdigit():
-                    lines[path + (int(key),)] = k.start_mark.line + 1
-                lines[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                lines[path + (i,)] = v.start_mark.line + 1
-                walk(v, path + (i,))
-
-    if root is not None:
-        lines[()] = 1
-        walk(root, ())
-    return lines
-
-
 def _data_path(data: Any, loc: tuple) -> tuple:
     """Keep the parts of a pydantic error location that index into ``data``."""
     path: list = []
@@ -287,13 +261,6 @@ def _field_name(data: Any, path: tuple) -> str:
     return out or "(document)"
 
 
-def _line_for(lines: dict[tuple, int], path: tuple) -> int | None:
-    for n in range(len(path), -1, -1):
-        if path[:n] in lines:
-            return lines[path[:n]]
-    return None
-
-
 def _locate_cross_check(data: dict, msg: str) -> tuple:
     """Point a whole-instrument problem (subscales, duplicate ids) at the offending entry."""
     m = re.search(r"subscale '([a-z0-9_]+)'", msg)
@@ -327,11 +294,11 @@ def parse_instrument(text: str, source: str | Path = "<instrument>") -> Instrume
     except ValidationError as exc:
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # typos first
         err = errors[0]
-        lines = _line_map(text)
+        lines = text_line_map(text)
         path = _data_path(data, tuple(err["loc"]))
         if not path:
             path = _locate_cross_check(data, err["msg"])
-        line = _line_for(lines, path)
+        line = line_for(lines, path)
         where = f"{source}:{line}" if line else source
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -361,7 +328,7 @@ def load_instrument(path: str | Path) -> Instrument:
         raise InputError(path, None, "is not UTF-8 text", "save it as UTF-8") from None
     inst = parse_instrument(text, path)
     if inst.id != path.stem:
-        lines = _line_map(text)
+        lines = text_line_map(text)
         raise InputError(f"{path}:{lines.get(('id',), 1)}", "id",
                          f"is '{inst.id}' but the file is named '{path.name}'",
                          f"rename the file to '{inst.id}.yaml' or set id: {path.stem}")

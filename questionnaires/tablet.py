@@ -4,9 +4,14 @@ Participant side (``/t/...``): a tablet joins a session by its short code and ge
 cookie bound to that session; it then shows the session's oldest open prompt as one
 screen, or "please wait" (the page polls ``/t/api/state`` once a second). The server checks
 every submitted screen against its instrument (every required item present and in range,
-nothing unknown) before one transaction stores it; a submission id rendered into each form
-makes a replay (double tap, back button, network retry) harmless: it is refused and
-nothing changes. Requests without the cookie, or for another session's prompts, get 403.
+nothing unknown) before it is stored; a submission id rendered into each form makes a
+replay (double tap, back button, network retry) harmless: it is refused and nothing
+changes. Requests without the cookie, or for another session's prompts, get 403.
+
+Screens that arrive together (several tablets tapping at once) are stored by one
+:class:`vr_study.storage.GroupCommitter`: one transaction and one disk flush for the lot,
+each screen in its own savepoint, so each is accepted or refused on its own. A tablet's
+reply is sent only after its rows are committed (``synchronous=FULL`` on SQLite).
 
 Experimenter side (``/x/...``, separate token): progress, current trial, open prompts,
 stream health and recent events of a session, and buttons that append
@@ -20,6 +25,7 @@ database's ``meta`` table.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import secrets
 import sys
@@ -40,7 +46,8 @@ from questionnaires.instruments import (ChoiceItem, Instrument, LikertItem, Sema
                                         load_instruments)
 from questionnaires.scoring import AnswerError, validate_answers
 from questionnaires import tokens
-from vr_study.storage import DuplicateSubmission, PromptClosed, StudyDatabase, UnknownPrompt
+from vr_study.storage import (DuplicateSubmission, GroupCommitter, InvalidAnswer, PromptClosed, StudyDatabase,
+                              UnknownPrompt)
 from vr_study.storage.database import CONTROL_EVENT
 
 HERE = Path(__file__).resolve().parent
@@ -126,15 +133,15 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     if experimenter_token is None:
         experimenter_token = _meta_secret(db, _META_EXP_TOKEN, lambda: secrets.token_urlsafe(12))
     exp_token: str = experimenter_token
-    # One writer at a time from this process: waiting threads wake as soon as the lock is
-    # free, instead of polling SQLite's busy handler (which sleeps 1..100 ms between tries
-    # and made the 99th percentile several times worse with 8 tablets submitting at once).
-    write_lock = threading.Lock()
+    # Every submitted screen goes through one committer: screens arriving together share a
+    # transaction and a flush (the database's own lock keeps this process's writers in line).
+    committer = GroupCommitter(db)
 
     app = FastAPI(title="vr-study tablet", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.state.instruments = instruments
     app.state.experimenter_token = exp_token
+    app.state.committer = committer
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -281,7 +288,8 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
         submission_id = (form.get("submission_id") or [""])[0].strip()
         client = f"{request.client.host if request.client else '?'} {request.headers.get('user-agent', '')[:80]}"
 
-        def work():
+        def check() -> Response | dict[str, Any]:
+            """A refusal page, or the validated answers to store."""
             p, refusal = _load_prompt(sid, prompt_id)
             if refusal is not None:
                 return refusal
@@ -301,31 +309,34 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
                                kind="error")
             raw = {k: v for k, v in form.items() if k not in _FIELDS}
             try:
-                answers = validate_answers(inst, raw)
+                return validate_answers(inst, raw)
             except AnswerError as e:
                 values = {k: v[0] for k, v in raw.items() if v}
                 r = page("form.html", 422, **_form_ctx(sid, p, inst, values, e.problems, submission_id))
                 r.headers["X-Submission"] = "invalid"
                 return r
-            t_wait = time.perf_counter()
-            try:
-                with write_lock:
-                    t_commit = time.perf_counter()
-                    db.submit_prompt(prompt_id, answers, submission_id, client)
-                    t_done = time.perf_counter()
-            except DuplicateSubmission:
-                return message("Already recorded", "These answers were already recorded; nothing was changed.",
-                               409, headers={"X-Submission": "duplicate"})
-            except PromptClosed:
-                return message("Already recorded", "This questionnaire was already answered or closed; "
-                               "nothing was changed.", 409, headers={"X-Submission": "closed"})
-            r = RedirectResponse("/t/", status_code=303)
-            r.headers["X-Submission"] = "stored"
-            # milliseconds spent queueing for the database and committing (for benchmarks)
-            r.headers["Server-Timing"] = (f"queue;dur={(t_commit - t_wait) * 1e3:.2f}, "
-                                          f"commit;dur={(t_done - t_commit) * 1e3:.2f}")
-            return r
-        return await run_in_threadpool(work)
+
+        checked = await run_in_threadpool(check)
+        if isinstance(checked, Response):
+            return checked
+        try:  # the reply waits for the commit (durable) without holding a worker thread
+            receipt = await asyncio.wrap_future(committer.submit_future(prompt_id, checked, submission_id, client))
+        except DuplicateSubmission:
+            return message("Already recorded", "These answers were already recorded; nothing was changed.",
+                           409, headers={"X-Submission": "duplicate"})
+        except PromptClosed:
+            return message("Already recorded", "This questionnaire was already answered or closed; "
+                           "nothing was changed.", 409, headers={"X-Submission": "closed"})
+        except (InvalidAnswer, UnknownPrompt) as e:
+            return message("Cannot save", f"The answers could not be stored ({e}). Nothing was changed; "
+                           "please call the experimenter.", 422, kind="error", headers={"X-Submission": "invalid"})
+        r = RedirectResponse("/t/", status_code=303)
+        r.headers["X-Submission"] = "stored"
+        # milliseconds waiting for the previous batch's flush and committing this batch, and the
+        # number of screens committed together (for benchmarks)
+        r.headers["Server-Timing"] = (f"queue;dur={receipt.queued_s * 1e3:.2f}, "
+                                      f"commit;dur={receipt.commit_s * 1e3:.2f}, batch;desc={receipt.batch_size}")
+        return r
 
     # ---------------------------------------------------------------- experimenter
     def is_experimenter(request: Request) -> bool:
@@ -435,9 +446,8 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
             st = _status(session_id)
             trial_index = st["current_trial"]["trial_index"] if st["current_trial"] else None
             command_id = uuid.uuid4().hex
-            with write_lock:
-                db.request_control(session_id, command, source="experimenter_page", command_id=command_id,
-                                   trial=trial_index)
+            db.request_control(session_id, command, source="experimenter_page", command_id=command_id,
+                               trial=trial_index)
             return command_id
         command_id = await run_in_threadpool(work)
         if command_id is None:
@@ -461,6 +471,7 @@ class RunningServer(str):
         """Ask uvicorn to finish and wait for its thread (at most ``timeout_s`` seconds)."""
         self._server.should_exit = True
         self._thread.join(timeout_s)
+        self.app.state.committer.close(timeout_s)
 
     def __enter__(self) -> "RunningServer":
         return self

@@ -12,6 +12,8 @@ Coordinates: SMPL-X model space, metres, y up, the body facing +z.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +100,10 @@ def load_smplx(path: str | Path, num_expression: int = 10) -> "torch.nn.Module":
         raise InputError(path, "--body-model", "does not exist",
                          "give an SMPL-X model file (.npz/.pkl) or run `vr-study body build`")
     try:
-        return smplx.SMPLX(model_path=str(path), ext=path.suffix.lstrip(".") or "npz",
-                           use_pca=False, flat_hand_mean=True,
-                           num_expression_coeffs=num_expression, num_betas=10)
-    except (KeyError, ValueError, OSError, RuntimeError, IndexError) as e:
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints notes about coefficient counts
+            return smplx.SMPLX(model_path=str(path), ext=path.suffix.lstrip(".") or "npz",
+                               use_pca=False, flat_hand_mean=True,
+                               num_expression_coeffs=num_expression, num_betas=10)
+    except (KeyError, ValueError, OSError, RuntimeError, IndexError, AttributeError, TypeError) as e:
         raise InputError(path, "--body-model", f"is not a usable SMPL-X model file ({e.__class__.__name__}: {e})",
                          "give an SMPL-X .npz/.pkl with the keys smplx needs") from None

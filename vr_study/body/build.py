@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vr_study.body.meshing import (icosphere, keep_largest_component, marching_cubes_sparse,
-                                   split_to_count)
+from vr_study.body.meshing import (flip_edges, icosphere, keep_largest_component,
+                                   marching_cubes_sparse, split_to_count)
 from vr_study.body.sdf import union_distance
 from vr_study.body.shape import EYEBALL_RADIUS_M, MOUTH_HALF_WIDTH_M, body_primitives
 from vr_study.body.skeleton import (FLOOR_Y_M, JOINT_INDEX as JI, NUM_JOINTS, PARENTS,
@@ -139,8 +139,11 @@ def _build_mesh(J: np.ndarray, extras: dict[str, np.ndarray]):
 
     if len(v) > body_count:
         raise RuntimeError(f"decimation left {len(v)} vertices, more than {body_count}")
+    f = flip_edges(v, f)
     v = _relax(v, f, sdf)
     v, f = split_to_count(v, f, body_count, sdf)
+    f = flip_edges(v, f)
+    v = _relax(v, f, sdf, iterations=3)
     v = _unfold(v, f, sdf)
     part = np.zeros(NUM_VERTICES, dtype=np.int64)  # 0 body, 1 left eyeball, 2 right eyeball
     verts, faces = [v], [f]
@@ -196,7 +199,7 @@ def _decimate_by_region(v: np.ndarray, f: np.ndarray, count: int) -> tuple[np.nd
     return keep_largest_component(verts, faces[ok])
 
 
-def _relax(v: np.ndarray, f: np.ndarray, sdf, iterations: int = 4) -> np.ndarray:
+def _relax(v: np.ndarray, f: np.ndarray, sdf, iterations: int = 12) -> np.ndarray:
     """Even out the triangles: tangential Laplacian steps, each re-projected on the surface."""
     from vr_study.body.meshing import project_to_surface
 

@@ -166,3 +166,68 @@ def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
             new_f += [[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]
         v, f = np.array(verts), np.array(new_f)
     return v, f
+
+
+def flip_edges(verts: np.ndarray, faces: np.ndarray, passes: int = 3, min_normal_dot: float = 0.8) -> np.ndarray:
+    """Flip edges that bring vertex valences closer to 6 (more even triangles).
+
+    A flip of edge a-b between triangles (a, b, c) and (b, a, d) makes (a, d, c) and
+    (b, c, d). It is made only when both new triangles face the way the old pair did.
+    Returns the new faces (orientation kept); the vertices do not move.
+    """
+    F = [list(map(int, t)) for t in faces]
+    edge_faces: dict[tuple[int, int], list[int]] = {}
+    for fi, t in enumerate(F):
+        for k in range(3):
+            key = (min(t[k], t[(k + 1) % 3]), max(t[k], t[(k + 1) % 3]))
+            edge_faces.setdefault(key, []).append(fi)
+    valence = np.zeros(len(verts), dtype=np.int64)
+    for key in edge_faces:
+        valence[key[0]] += 1
+        valence[key[1]] += 1
+
+    def normal(i: int, j: int, k: int) -> np.ndarray:
+        n = np.cross(verts[j] - verts[i], verts[k] - verts[i])
+        return n / max(np.linalg.norm(n), 1e-18)
+
+    for _ in range(passes):
+        flipped = 0
+        for key in sorted(edge_faces):
+            fs = edge_faces.get(key)
+            if fs is None or len(fs) != 2:
+                continue
+            f1, f2 = fs
+            t1 = F[f1]
+            i = next((k for k in range(3) if {t1[k], t1[(k + 1) % 3]} == set(key)), None)
+            if i is None:
+                continue
+            a, b, c = t1[i], t1[(i + 1) % 3], t1[(i + 2) % 3]
+            t2 = F[f2]
+            j = next((k for k in range(3) if t2[k] == b and t2[(k + 1) % 3] == a), None)
+            if j is None:
+                continue
+            d = t2[(j + 2) % 3]
+            if c == d or (min(c, d), max(c, d)) in edge_faces or valence[a] <= 3 or valence[b] <= 3:
+                continue
+            before = sum((valence[x] - 6) ** 2 for x in (a, b, c, d))
+            after = ((valence[a] - 7) ** 2 + (valence[b] - 7) ** 2 + (valence[c] - 5) ** 2
+                     + (valence[d] - 5) ** 2)
+            if after >= before:
+                continue
+            n_old = normal(a, b, c) + normal(b, a, d)
+            n_old /= max(np.linalg.norm(n_old), 1e-18)
+            if normal(a, d, c) @ n_old < min_normal_dot or normal(b, c, d) @ n_old < min_normal_dot:
+                continue
+            F[f1], F[f2] = [a, d, c], [b, c, d]
+            del edge_faces[key]
+            edge_faces[(min(c, d), max(c, d))] = [f1, f2]
+            bc = edge_faces[(min(b, c), max(b, c))]
+            bc[bc.index(f1)] = f2
+            ad = edge_faces[(min(a, d), max(a, d))]
+            ad[ad.index(f2)] = f1
+            valence[[a, b]] -= 1
+            valence[[c, d]] += 1
+            flipped += 1
+        if not flipped:
+            break
+    return np.array(F, dtype=faces.dtype)

@@ -14,8 +14,8 @@ from typing import Sequence
 from vr_study.errors import EXIT_BAD_INPUT, InputError
 
 #: Submodules of vr_study.cli, in the order their commands appear in --help.
-COMMAND_MODULES = ("demo", "motion", "body", "render", "generate", "reconstruct", "metrics",
-                   "stream", "xr", "study", "analyze")
+COMMAND_MODULES = ("demo", "motion", "body", "render", "generate", "reconstruct", "library", "metrics",
+                   "stream", "xr", "study", "tablet", "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:

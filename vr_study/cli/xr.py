@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--lead", type=float, default=0.3,
                    help="seconds between the first frame and the clip's start (default 0.3)")
     r.add_argument("--distance", type=float, default=1.3, help="metres from the participant to the avatar")
+    r.add_argument("--skinning", choices=["auto", "gpu", "cpu"], default="auto",
+                   help="where avatars are skinned (auto: in the vertex shader unless the body model "
+                        "has pose-corrective blend shapes; cpu: the numpy reference path)")
     sim = r.add_argument_group("simulator")
     sim.add_argument("--head-pose", default="0,1.6,0", help="'x,y,z[,qx,qy,qz,qw]' in STAGE, metres")
     sim.add_argument("--eye-size", default="640x720", help="per-eye image size WxH in pixels")
@@ -133,12 +136,20 @@ def _run(args) -> int:
     from vr_study.xr.presenter import Presenter
 
     body, _ = load_avatar_body_model()
+    from vr_study.xr.gpuskin import resolve_skinning
+    try:
+        skinning, skinning_note = resolve_skinning(args.skinning, body)
+    except ValueError as e:
+        raise InputError(None, "--skinning", f"is gpu but {str(e).split(': ', 1)[-1]}",
+                         "use --skinning auto or cpu") from None
+    if skinning_note and args.skinning == "auto":
+        print(f"note: skinning on the CPU: {skinning_note}", file=sys.stderr)
     audio_out = open_audio_output(args.audio_backend) if audio is not None else None
     presenter_box = []
 
     def make_presenter(scene):
         p = Presenter(scene, source, body, audio=audio, audio_output=audio_out, audio_offset_s=audio_offset,
-                      lead_s=args.lead, distance_m=args.distance)
+                      lead_s=args.lead, distance_m=args.distance, skinning=skinning)
         presenter_box.append(p)
         return p
 
@@ -181,6 +192,7 @@ def _run(args) -> int:
                   missed_vsyncs=summary.missed_vsyncs, frame_rate_hz=round(summary.frame_rate_hz, 2),
                   cpu_ms_mean=round(summary.cpu_ms_mean, 3), cpu_ms_p99=round(summary.cpu_ms_p99, 3),
                   max_pose_age_s=round(summary.max_pose_age_s, 4), avatars=sorted(p.meshes) if p else [],
+                  skinning=skinning,
                   stream=stats)
     if p is not None and p.motion_start_s is not None:
         report["motion_start_s"] = round(p.motion_start_s, 6)

@@ -4,7 +4,9 @@ Every process of a lab session (orchestrator, tablet server, experimenter page) 
 same database; they talk through it. A plain path means an SQLite file in WAL mode with
 ``synchronous=FULL`` (a committed answer survives a pulled plug) and a busy timeout; any
 SQLAlchemy URL (``postgresql+psycopg://...``) is used as given. Each call is its own
-transaction, committed before it returns.
+transaction, committed before it returns; :meth:`StudyDatabase.submit_prompts_batch` stores
+several screens in one transaction (one flush), each in its own savepoint (see
+:mod:`vr_study.storage.group_commit`).
 """
 from __future__ import annotations
 
@@ -137,6 +139,20 @@ class Response:
     answered_at: str
     answered_mono_ns: int
     rt_s: float | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One questionnaire screen as a tablet sent it, ready to store.
+
+    ``answers``: item id -> JSON scalar (already validated against the instrument) or None;
+    ``submission_id``: the id rendered into the form (a replay carries the same one);
+    ``client``: who sent it (address and user agent, cut to 128 characters).
+    """
+    prompt_id: int
+    answers: Mapping[str, Any]
+    submission_id: str
+    client: str
 
 
 @dataclass(frozen=True)
@@ -425,35 +441,58 @@ class StudyDatabase:
         before, :class:`PromptClosed` for an answered or cancelled prompt,
         :class:`UnknownPrompt`, :class:`InvalidAnswer`.
         """
-        rows = _answer_rows(answers)
-        if not isinstance(submission_id, str) or not submission_id.strip() or len(submission_id) > 128:
-            raise InvalidAnswer("submission_id must be a non-empty string of at most 128 characters")
-        client = str(client)[:128]
+        sub = Submission(prompt_id, answers, submission_id, client)
+        rows = _checked_rows(sub)
         try:
             with self._write() as c:
-                if c.execute(select(s.prompts.c.prompt_id).where(s.prompts.c.submission_id == submission_id)).first():
-                    raise DuplicateSubmission(f"submission {submission_id!r} was already stored")
-                # FOR UPDATE: on PostgreSQL a concurrent submit for the same prompt waits here
-                p = c.execute(select(s.prompts).where(s.prompts.c.prompt_id == prompt_id).with_for_update()
-                              ).mappings().first()
-                if p is None:
-                    raise UnknownPrompt(f"no prompt {prompt_id}")
-                if p["status"] != "open":
-                    raise PromptClosed(f"prompt {prompt_id} is {p['status']}")
-                now, mono = utc_now(), time.monotonic_ns()
-                rt = (mono - p["opened_mono_ns"]) / 1e9 if mono >= p["opened_mono_ns"] else None
-                c.execute(insert(s.responses), [dict(
-                    prompt_id=prompt_id, session_id=p["session_id"], trial_index=p["trial_index"],
-                    attempt=p["attempt"], instrument_id=p["instrument_id"], item_id=item, value_json=vj,
-                    value_num=vn, value_text=vt, submission_id=submission_id, client=client,
-                    answered_at=now, answered_mono_ns=mono, rt_s=rt) for item, vj, vn, vt in rows])
-                c.execute(update(s.prompts).where(s.prompts.c.prompt_id == prompt_id)
-                          .values(status="answered", closed_at=now, submission_id=submission_id))
-                _event(c, p["session_id"], p["trial_index"], "prompt_answered",
-                       {"prompt_id": prompt_id, "instrument": p["instrument_id"], "n_items": len(rows),
-                        "client": client})
+                _store_submission(c, sub, rows)
         except IntegrityError as e:  # a concurrent writer won the race on a unique key
-            raise DuplicateSubmission(f"submission {submission_id!r} conflicts with stored answers: {e.orig}") from e
+            raise _conflict(sub, e) from e
+
+    def submit_prompts_batch(self, submissions: Sequence["Submission"]) -> list[Exception | None]:
+        """Store several screens in ONE transaction (one disk flush), each accepted or refused on its own.
+
+        Every submission is checked and stored inside its own SQL savepoint, in the order
+        given: a refused one (:class:`InvalidAnswer`, :class:`DuplicateSubmission`,
+        :class:`PromptClosed`, :class:`UnknownPrompt`) is rolled back to its savepoint, so
+        nothing of it is stored, and the others still commit. Later submissions see earlier
+        ones of the same batch (a replay or a second screen for the same prompt in one batch
+        is refused like one arriving later). Returns one outcome per submission, in order:
+        ``None`` when its rows are committed (durably: the call returns after the commit), or
+        the exception that refused it.
+
+        If the batch transaction itself fails (lost connection, lock timeout, disk error,
+        deadlock), nothing of it is stored and every submission of it is retried in its own
+        transaction (:meth:`submit_prompt`); a submission id that did reach the database is
+        then refused as :class:`DuplicateSubmission`, never stored twice.
+        """
+        outcomes: list[Exception | None] = [None] * len(submissions)
+        checked: list[tuple[int, Submission, list[tuple[str, str, float | None, str | None]]]] = []
+        for i, sub in enumerate(submissions):
+            try:
+                checked.append((i, sub, _checked_rows(sub)))
+            except InvalidAnswer as e:
+                outcomes[i] = e
+        if not checked:
+            return outcomes
+        try:
+            with self._write() as c:
+                for i, sub, rows in checked:
+                    try:
+                        with c.begin_nested():  # SAVEPOINT ... RELEASE, or ROLLBACK TO on a refusal
+                            _store_submission(c, sub, rows)
+                    except StorageError as e:
+                        outcomes[i] = e
+                    except IntegrityError as e:
+                        outcomes[i] = _conflict(sub, e)
+        except Exception:  # noqa: BLE001 - the transaction as a whole failed: nothing of it is stored
+            for i, sub, _rows in checked:
+                try:
+                    self.submit_prompt(sub.prompt_id, sub.answers, sub.submission_id, sub.client)
+                    outcomes[i] = None
+                except Exception as e:  # noqa: BLE001 - reported to that submission's caller
+                    outcomes[i] = e
+        return outcomes
 
     def wait_prompt(self, prompt_id: int, timeout_s: float, poll_s: float = 0.05) -> bool:
         """Poll until the prompt is answered (True) or ``timeout_s`` seconds pass (False)."""
@@ -595,6 +634,43 @@ def _new_code(taken: set[str]) -> str:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         if code not in taken:
             return code
+
+
+def _checked_rows(sub: Submission) -> list[tuple[str, str, float | None, str | None]]:
+    """The answer rows of a submission, or :class:`InvalidAnswer` (checked before any SQL)."""
+    rows = _answer_rows(sub.answers)
+    if not isinstance(sub.submission_id, str) or not sub.submission_id.strip() or len(sub.submission_id) > 128:
+        raise InvalidAnswer("submission_id must be a non-empty string of at most 128 characters")
+    return rows
+
+
+def _store_submission(c: Connection, sub: Submission, rows: list[tuple[str, str, float | None, str | None]]) -> None:
+    """Insert one screen's responses, close its prompt and log ``prompt_answered`` (caller commits)."""
+    prompt_id, submission_id, client = sub.prompt_id, sub.submission_id, str(sub.client)[:128]
+    if c.execute(select(s.prompts.c.prompt_id).where(s.prompts.c.submission_id == submission_id)).first():
+        raise DuplicateSubmission(f"submission {submission_id!r} was already stored")
+    # FOR UPDATE: on PostgreSQL a concurrent submit for the same prompt waits here
+    p = c.execute(select(s.prompts).where(s.prompts.c.prompt_id == prompt_id).with_for_update()).mappings().first()
+    if p is None:
+        raise UnknownPrompt(f"no prompt {prompt_id}")
+    if p["status"] != "open":
+        raise PromptClosed(f"prompt {prompt_id} is {p['status']}")
+    now, mono = utc_now(), time.monotonic_ns()
+    rt = (mono - p["opened_mono_ns"]) / 1e9 if mono >= p["opened_mono_ns"] else None
+    c.execute(insert(s.responses), [dict(
+        prompt_id=prompt_id, session_id=p["session_id"], trial_index=p["trial_index"],
+        attempt=p["attempt"], instrument_id=p["instrument_id"], item_id=item, value_json=vj,
+        value_num=vn, value_text=vt, submission_id=submission_id, client=client,
+        answered_at=now, answered_mono_ns=mono, rt_s=rt) for item, vj, vn, vt in rows])
+    c.execute(update(s.prompts).where(s.prompts.c.prompt_id == prompt_id)
+              .values(status="answered", closed_at=now, submission_id=submission_id))
+    _event(c, p["session_id"], p["trial_index"], "prompt_answered",
+           {"prompt_id": prompt_id, "instrument": p["instrument_id"], "n_items": len(rows), "client": client})
+
+
+def _conflict(sub: Submission, e: IntegrityError) -> DuplicateSubmission:
+    """A unique key another writer got first (same submission id, or the same prompt's items)."""
+    return DuplicateSubmission(f"submission {sub.submission_id!r} conflicts with stored answers: {e.orig}")
 
 
 _ITEM_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from vr_study.errors import InputError
+from vr_study.yaml_lines import line_for, line_map
 
 #: Motion sources a ``method`` factor may name (the generators' names, case-insensitive; a lab's
 #: own generator is allowed after listing it in ``study.extra_methods``).
@@ -256,25 +257,6 @@ def _unknown(what: str, value: str, known: list[str] | tuple[str, ...]) -> str:
 
 
 # -- loading with line numbers -----------------------------------------------------------------
-def _line_map(root: yaml.Node | None) -> dict[tuple, int]:
-    lines: dict[tuple, int] = {}
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                lines[path + (k.value,)] = k.start_mark.line + 1
-                walk(v, path + (k.value,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                lines[path + (i,)] = v.start_mark.line + 1
-                walk(v, path + (i,))
-
-    if root is not None:
-        lines[()] = root.start_mark.line + 1
-        walk(root, ())
-    return lines
-
-
 def _field(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -298,13 +280,6 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
     return tuple(out)
 
 
-def _line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
 def parse_spec(text: str, source: str = "study.yaml", base_dir: str | Path = ".") -> StudySpec:
     """Validate spec ``text``; raises :class:`SpecError` listing every problem with file:line."""
     try:
@@ -317,7 +292,7 @@ def parse_spec(text: str, source: str = "study.yaml", base_dir: str | Path = "."
     if not isinstance(data, dict):
         raise SpecError([f"{source}:1: a study spec is a mapping with 'study:', 'factors:', ... "
                          "(run 'vr-study study init' for an example)"])
-    lines = _line_map(root)
+    lines = line_map(root)
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
@@ -340,13 +315,13 @@ def parse_spec(text: str, source: str = "study.yaml", base_dir: str | Path = "."
             if key in seen:
                 continue
             seen.add(key)
-            line = _line_for(lines, loc)
+            line = line_for(lines, loc)
             problems.append(f"{source}:{line or 1}: {_field(loc)}: {msg}")
         raise SpecError(problems) from None
     spec.source = source
     spec.base_dir = str(base_dir)
     spec.sha256 = hashlib.sha256(text.encode()).hexdigest()
-    problems = [f"{source}:{_line_for(lines, loc) or 1}: {_field(loc)}: {msg}" for loc, msg in _semantic_checks(spec)]
+    problems = [f"{source}:{line_for(lines, loc) or 1}: {_field(loc)}: {msg}" for loc, msg in _semantic_checks(spec)]
     if problems:
         raise SpecError(problems)
     spec._lines = lines  # kept for later library checks
@@ -425,4 +400,4 @@ def load_spec(path: str | Path) -> StudySpec:
 
 def spec_line(spec: StudySpec, loc: tuple) -> int:
     """The line of ``loc`` in the spec file (1 when unknown)."""
-    return _line_for(getattr(spec, "_lines", {}), loc) or 1
+    return line_for(getattr(spec, "_lines", {}), loc) or 1

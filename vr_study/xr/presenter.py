@@ -2,7 +2,10 @@
 
 :class:`Presenter` owns the avatars: it places them facing the participant when it first
 learns where the head is, asks the pose source for each avatar's pose at the predicted
-display time, skins the mesh and uploads it to the :class:`~vr_study.xr.scene.Scene`.
+display time, and has the avatar skinned: on the GPU (``skinning="gpu"``: only the joint
+transforms and expression coefficients are uploaded, :mod:`vr_study.xr.gpuskin`) or on the
+CPU (``"cpu"``: vertices and normals uploaded); ``"auto"`` takes the GPU where the body
+model allows it (not for pose-corrective blend shapes or the proxy figure).
 It also starts a clip and its speech together: the motion's time zero and the audio's
 first sample are scheduled for the same CLOCK_MONOTONIC instant.
 """
@@ -17,6 +20,7 @@ import numpy as np
 from vr_study.audio import Audio
 from vr_study.xr.audio_schedule import AudioOutput, AudioSchedule
 from vr_study.xr.avatar import AvatarMesh, Placement, conversational_placements
+from vr_study.xr.gpuskin import SkinnedAvatar, build_rig
 from vr_study.xr.posesource import ClipPoseSource, PoseSource
 from vr_study.xr.viewmath import Pose, quat_to_matrix
 
@@ -34,7 +38,11 @@ class Presenter:
 
     def __init__(self, scene: "Scene", source: PoseSource, body_model: Any, audio: Audio | None = None,
                  audio_output: AudioOutput | None = None, audio_offset_s: float = 0.0, lead_s: float = 0.3,
-                 distance_m: float = 1.3):
+                 distance_m: float = 1.3, skinning: str = "auto"):
+        from vr_study.xr.gpuskin import resolve_skinning
+
+        self.skinning, self.skinning_note = resolve_skinning(skinning, body_model)
+        self._rig = None  # the GPU rig, built with the first avatar and shared by all
         self.scene = scene
         self.source = source
         self.body_model = body_model
@@ -43,7 +51,7 @@ class Presenter:
         self.audio_offset_s = audio_offset_s
         self.lead_s = lead_s
         self.distance_m = distance_m
-        self.meshes: dict[str, AvatarMesh] = {}
+        self.meshes: dict[str, AvatarMesh | SkinnedAvatar] = {}
         self.slots: dict[str, int] = {}
         self.participant: tuple[np.ndarray, float] | None = None  # head position (3,), yaw (rad)
         self.motion_start_s: float | None = None
@@ -95,8 +103,9 @@ class Presenter:
     def update(self, display_time_s: float) -> dict[str, float]:
         """Pose every avatar for ``display_time_s`` (monotonic s); returns pose age per avatar (s).
 
-        Several avatars are skinned in parallel threads (numpy releases the GIL in its
-        matrix products); GL uploads stay on the calling thread, which owns the context.
+        GPU skinning: forward kinematics per avatar here, the rest in the vertex shader.
+        CPU skinning: several avatars are skinned in parallel threads (numpy releases the GIL
+        in its matrix products); GL uploads stay on the calling thread, which owns the context.
         """
         self.source.poll()
         ages: dict[str, float] = {}
@@ -110,6 +119,11 @@ class Presenter:
                 self._add(aid, sample)
             else:
                 todo.append((aid, sample))
+        if self.skinning == "gpu":
+            for aid, s in todo:
+                transforms, expr = self.meshes[aid].pose(s.full_pose, s.transl, s.expression)
+                self.scene.update_skin(self.slots[aid], transforms, expr)
+            return ages
         if len(todo) > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
@@ -128,6 +142,15 @@ class Presenter:
             self._pool = None
 
     def _add(self, aid: str, sample: Any) -> None:
+        if self.skinning == "gpu":
+            if self._rig is None:
+                self._rig = build_rig(self.body_model)
+            avatar = SkinnedAvatar(self._rig, Placement(np.zeros(3, np.float32), 0.0))
+            self.slots[aid] = self.scene.add_skinned_avatar(self._rig, avatar.placement.matrix())
+            self.scene.update_skin(self.slots[aid], *avatar.pose(sample.full_pose, sample.transl, sample.expression))
+            self.meshes[aid] = avatar
+            self._replace()
+            return
         mesh = AvatarMesh(self.body_model, Placement(np.zeros(3, np.float32), 0.0))
         v, n = mesh.pose(sample.full_pose, sample.transl, sample.expression)
         self.slots[aid] = self.scene.add_avatar(v, n, mesh.faces, mesh.placement.matrix())

@@ -2,8 +2,12 @@
 
 Everything is drawn into a colour texture the caller owns (an OpenXR swapchain image, or
 the simulator's own texture) through one framebuffer object with a depth renderbuffer.
-Avatar vertices and normals are updated per frame with ``glBufferSubData``; nothing is
-read back. Units: metres, STAGE coordinates (Y up, floor at y = 0).
+Avatars come in two kinds. CPU-skinned: vertices and normals updated per frame with
+``glBufferSubData``. GPU-skinned (:mod:`vr_study.xr.gpuskin`): the rest template, its
+normals, the skinning weights and the expression basis are uploaded once; per frame only
+the 55 joint transforms and the expression coefficients go into a uniform block, and the
+vertex shader does blend shapes and linear blend skinning. Nothing is read back.
+Units: metres, STAGE coordinates (Y up, floor at y = 0).
 """
 from __future__ import annotations
 
@@ -46,7 +50,52 @@ void main() {
 }
 """
 
+#: Vertex shader of GPU-skinned avatars (see vr_study.xr.gpuskin.skin_reference for the same
+#: math in numpy). ``WEIGHT_LIST`` is defined for the exact per-vertex weight lists.
+SKIN_VERTEX_SHADER = """#version 330 core
+layout(location = 0) in vec3 a_position;   // shaped rest template, metres
+layout(location = 1) in vec3 a_normal;     // its unit normals
+layout(location = 2) in ivec4 a_joints;    // top-4 joints; WEIGHT_LIST: (offset, count, -, -)
+layout(location = 3) in vec4 a_weights;    // top-4 weights (sum 1)
+layout(location = 4) in int a_expr_row;    // row in the expression basis, -1: none
+layout(std140) uniform Skin {
+    mat4 u_joints[55];     // skinning transforms: rest point -> posed point (model frame)
+    vec4 u_expr[25];       // expression coefficients, 4 per vec4
+};
+uniform int u_num_expr;
+uniform samplerBuffer u_expr_basis;   // texel row * E + e: offset (m) per unit coefficient
+uniform samplerBuffer u_weight_list;  // (joint, weight) pairs
+uniform mat4 u_model;
+uniform mat4 u_view_proj;
+out vec3 v_normal;
+out vec3 v_world;
+void main() {
+    vec3 p = a_position;
+    if (a_expr_row >= 0) {
+        int base = a_expr_row * u_num_expr;
+        for (int e = 0; e < u_num_expr; ++e)
+            p += u_expr[e >> 2][e & 3] * texelFetch(u_expr_basis, base + e).xyz;
+    }
+#ifdef WEIGHT_LIST
+    mat4 skin = mat4(0.0);
+    for (int i = 0; i < a_joints.y; ++i) {
+        vec2 jw = texelFetch(u_weight_list, a_joints.x + i).xy;
+        skin += jw.y * u_joints[int(jw.x + 0.5)];
+    }
+#else
+    mat4 skin = a_weights.x * u_joints[a_joints.x] + a_weights.y * u_joints[a_joints.y]
+              + a_weights.z * u_joints[a_joints.z] + a_weights.w * u_joints[a_joints.w];
+#endif
+    vec4 world = u_model * (skin * vec4(p, 1.0));
+    v_world = world.xyz;
+    v_normal = mat3(u_model) * (mat3(skin) * a_normal);
+    gl_Position = u_view_proj * world;
+}
+"""
+
 SKIN_RGB = (0.80, 0.62, 0.52)
+#: Floats in the ``Skin`` uniform block (std140: 55 mat4, 25 vec4).
+_SKIN_BLOCK_FLOATS = 55 * 16 + 25 * 4
 
 
 def _compile(kind: int, src: str) -> int:
@@ -58,9 +107,9 @@ def _compile(kind: int, src: str) -> int:
     return sh
 
 
-def _program() -> int:
+def _program(vertex_shader: str = VERTEX_SHADER) -> int:
     prog = GL.glCreateProgram()
-    shaders = [_compile(GL.GL_VERTEX_SHADER, VERTEX_SHADER), _compile(GL.GL_FRAGMENT_SHADER, FRAGMENT_SHADER)]
+    shaders = [_compile(GL.GL_VERTEX_SHADER, vertex_shader), _compile(GL.GL_FRAGMENT_SHADER, FRAGMENT_SHADER)]
     for sh in shaders:
         GL.glAttachShader(prog, sh)
     GL.glLinkProgram(prog)
@@ -80,6 +129,18 @@ class _Mesh:
     index_count: int
     model: np.ndarray   # (4, 4) model -> STAGE
     albedo: tuple[float, float, float]
+    skin: "_SkinState | None" = None  # GPU-skinned avatars only
+
+
+@dataclass
+class _SkinState:
+    """GL objects of a GPU-skinned avatar beyond its mesh."""
+
+    weight_list: bool
+    ubo: int
+    buffers: list          # extra vertex buffers and texture-buffer storage
+    textures: list         # [expression basis, weight list] buffer textures
+    num_expr: int
 
 
 def _make_mesh(positions: np.ndarray, normals: np.ndarray, faces: np.ndarray, model: np.ndarray,
@@ -129,16 +190,45 @@ def room_geometry(width_m: float = 5.0, depth_m: float = 5.0, height_m: float = 
     return out
 
 
+def _buffer_texture(data: np.ndarray, internal_format: int) -> tuple[int, int]:
+    """(buffer, texture): ``data`` in a texture buffer object (at least one texel)."""
+    arr = np.ascontiguousarray(data, np.float32)
+    if arr.size == 0:
+        arr = np.zeros(4, np.float32)
+    buf = int(GL.glGenBuffers(1))
+    GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, buf)
+    GL.glBufferData(GL.GL_TEXTURE_BUFFER, arr.nbytes, arr, GL.GL_STATIC_DRAW)
+    tex = int(GL.glGenTextures(1))
+    GL.glBindTexture(GL.GL_TEXTURE_BUFFER, tex)
+    GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, internal_format, buf)
+    GL.glBindTexture(GL.GL_TEXTURE_BUFFER, 0)
+    GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, 0)
+    return buf, tex
+
+
+class _Program:
+    """A linked program and the uniform locations the scene sets."""
+
+    def __init__(self, vertex_shader: str) -> None:
+        self.prog = _program(vertex_shader)
+        loc = lambda name: GL.glGetUniformLocation(self.prog, name)  # noqa: E731
+        self.u_model, self.u_view_proj, self.u_albedo = loc("u_model"), loc("u_view_proj"), loc("u_albedo")
+        self.u_key, self.u_fill = loc("u_key_dir"), loc("u_fill_dir")
+        self.u_num_expr = loc("u_num_expr")
+        if self.u_num_expr >= 0:
+            GL.glUseProgram(self.prog)
+            GL.glUniform1i(loc("u_expr_basis"), 0)
+            GL.glUniform1i(loc("u_weight_list"), 1)
+            GL.glUniformBlockBinding(self.prog, GL.glGetUniformBlockIndex(self.prog, "Skin"), 0)
+            GL.glUseProgram(0)
+
+
 class Scene:
     """GL resources of the room and the avatars; needs a current OpenGL 3.3 core context."""
 
     def __init__(self) -> None:
-        self._prog = _program()
-        self._u_model = GL.glGetUniformLocation(self._prog, "u_model")
-        self._u_view_proj = GL.glGetUniformLocation(self._prog, "u_view_proj")
-        self._u_albedo = GL.glGetUniformLocation(self._prog, "u_albedo")
-        self._u_key = GL.glGetUniformLocation(self._prog, "u_key_dir")
-        self._u_fill = GL.glGetUniformLocation(self._prog, "u_fill_dir")
+        self._plain = _Program(VERTEX_SHADER)
+        self._skinned: dict[bool, _Program] = {}  # weight_list -> program, built when first needed
         self._room = [_make_mesh(p, n, f, np.eye(4), c, dynamic=False) for p, n, f, c in room_geometry()]
         self._avatars: list[_Mesh] = []
         self._fbo = int(GL.glGenFramebuffers(1))
@@ -153,6 +243,66 @@ class Scene:
         """Upload an avatar's first pose; returns its index for :meth:`update_avatar`."""
         self._avatars.append(_make_mesh(vertices, normals, faces, model, albedo, dynamic=True))
         return len(self._avatars) - 1
+
+    def add_skinned_avatar(self, rig, model: np.ndarray, albedo: tuple[float, float, float] = SKIN_RGB) -> int:
+        """Upload a :class:`~vr_study.xr.gpuskin.SkinRig` for GPU skinning (rest pose until
+        :meth:`update_skin`); returns the avatar's index."""
+        weight_list = rig.weight_mode == "list"
+        if weight_list not in self._skinned:
+            src = SKIN_VERTEX_SHADER
+            if weight_list:
+                src = src.replace("#version 330 core\n", "#version 330 core\n#define WEIGHT_LIST 1\n", 1)
+            self._skinned[weight_list] = _Program(src)
+        mesh = _make_mesh(rig.rest_vertices, rig.rest_normals, rig.faces, model, albedo, dynamic=False)
+        GL.glBindVertexArray(mesh.vao)
+        extra = [int(b) for b in GL.glGenBuffers(3)]
+        if weight_list:
+            joints = np.zeros((rig.num_vertices, 4), np.int32)
+            joints[:, 0], joints[:, 1] = rig.weight_offset, rig.weight_count
+        else:
+            joints = np.ascontiguousarray(rig.joint_index, np.int32)
+        for loc, buf, data, size, integer in ((2, extra[0], joints, 4, True),
+                                              (3, extra[1], np.ascontiguousarray(rig.joint_weight, np.float32), 4,
+                                               False),
+                                              (4, extra[2], np.ascontiguousarray(rig.expr_row, np.int32), 1, True)):
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buf)
+            GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
+            GL.glEnableVertexAttribArray(loc)
+            if integer:
+                GL.glVertexAttribIPointer(loc, size, GL.GL_INT, 0, ctypes.c_void_p(0))
+            else:
+                GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        GL.glBindVertexArray(0)
+        basis = np.zeros((max(1, rig.expr_basis.shape[0] * rig.num_expression), 4), np.float32)
+        basis[: rig.expr_basis.shape[0] * rig.num_expression, :3] = rig.expr_basis.reshape(-1, 3)
+        buf_e, tex_e = _buffer_texture(basis, GL.GL_RGBA32F)
+        buf_w, tex_w = _buffer_texture(rig.weight_pairs if weight_list else np.zeros((1, 2), np.float32),
+                                       GL.GL_RG32F)
+        ubo = int(GL.glGenBuffers(1))
+        GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, ubo)
+        GL.glBufferData(GL.GL_UNIFORM_BUFFER, _SKIN_BLOCK_FLOATS * 4, None, GL.GL_DYNAMIC_DRAW)
+        GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, 0)
+        mesh.skin = _SkinState(weight_list, ubo, extra + [buf_e, buf_w], [tex_e, tex_w], rig.num_expression)
+        self._avatars.append(mesh)
+        index = len(self._avatars) - 1
+        rest = np.tile(np.eye(4, dtype=np.float32), (55, 1, 1))
+        rest[:, 1, 3] = rig.ground_offset_m
+        self.update_skin(index, rest, np.zeros(rig.num_expression, np.float32))
+        return index
+
+    def update_skin(self, index: int, transforms: np.ndarray, expression: np.ndarray) -> None:
+        """Set GPU-skinned avatar ``index``'s pose: ``transforms`` (55, 4, 4) rest point ->
+        posed point in the model frame (metres), ``expression`` (E,) coefficients."""
+        skin = self._avatars[index].skin
+        if skin is None:
+            raise ValueError(f"avatar {index} is skinned on the CPU: use update_avatar")
+        block = np.zeros(_SKIN_BLOCK_FLOATS, np.float32)
+        block[: 55 * 16] = np.asarray(transforms, np.float32).transpose(0, 2, 1).ravel()  # column-major
+        e = np.asarray(expression, np.float32).ravel()[:100]
+        block[55 * 16: 55 * 16 + len(e)] = e
+        GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, skin.ubo)
+        GL.glBufferSubData(GL.GL_UNIFORM_BUFFER, 0, block.nbytes, block)
+        GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, 0)
 
     def update_avatar(self, index: int, vertices: np.ndarray, normals: np.ndarray) -> None:
         """Replace avatar ``index``'s vertices and normals (V, 3) float32 (same V as added)."""
@@ -198,17 +348,32 @@ class Scene:
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glClearColor(0.02, 0.02, 0.03, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
-        GL.glUseProgram(self._prog)
         view_proj = (proj @ view).astype(np.float32)
-        GL.glUniformMatrix4fv(self._u_view_proj, 1, GL.GL_TRUE, view_proj)
-        GL.glUniform3fv(self._u_key, 1, self.key_dir)
-        GL.glUniform3fv(self._u_fill, 1, self.fill_dir)
-        for m in self._room + self._avatars:
-            GL.glUniformMatrix4fv(self._u_model, 1, GL.GL_TRUE, m.model)
-            GL.glUniform3f(self._u_albedo, *m.albedo)
-            GL.glBindVertexArray(m.vao)
-            GL.glDrawElements(GL.GL_TRIANGLES, m.index_count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+        plain = self._room + [m for m in self._avatars if m.skin is None]
+        groups = [(self._plain, plain)] + [(prog, [m for m in self._avatars if m.skin is not None
+                                                   and m.skin.weight_list == wl])
+                                           for wl, prog in self._skinned.items()]
+        for prog, meshes in groups:
+            if not meshes:
+                continue
+            GL.glUseProgram(prog.prog)
+            GL.glUniformMatrix4fv(prog.u_view_proj, 1, GL.GL_TRUE, view_proj)
+            GL.glUniform3fv(prog.u_key, 1, self.key_dir)
+            GL.glUniform3fv(prog.u_fill, 1, self.fill_dir)
+            for m in meshes:
+                GL.glUniformMatrix4fv(prog.u_model, 1, GL.GL_TRUE, m.model)
+                GL.glUniform3f(prog.u_albedo, *m.albedo)
+                if m.skin is not None:
+                    GL.glUniform1i(prog.u_num_expr, m.skin.num_expr)
+                    GL.glBindBufferBase(GL.GL_UNIFORM_BUFFER, 0, m.skin.ubo)
+                    for unit, tex in enumerate(m.skin.textures):
+                        GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+                        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, tex)
+                GL.glBindVertexArray(m.vao)
+                GL.glDrawElements(GL.GL_TRIANGLES, m.index_count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+        GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindVertexArray(0)
+        GL.glUseProgram(0)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
@@ -217,7 +382,12 @@ class Scene:
         for m in self._room + self._avatars:
             GL.glDeleteVertexArrays(1, [m.vao])
             GL.glDeleteBuffers(3, [m.vbo_pos, m.vbo_nrm, m.ebo])
+            if m.skin is not None:
+                GL.glDeleteTextures(len(m.skin.textures), m.skin.textures)
+                GL.glDeleteBuffers(len(m.skin.buffers) + 1, m.skin.buffers + [m.skin.ubo])
         GL.glDeleteFramebuffers(1, [self._fbo])
         GL.glDeleteRenderbuffers(1, [self._depth])
-        GL.glDeleteProgram(self._prog)
+        for prog in [self._plain, *self._skinned.values()]:
+            GL.glDeleteProgram(prog.prog)
+        self._skinned = {}
         self._room, self._avatars = [], []
