@@ -232,3 +232,39 @@ def test_cli_serve_and_send(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "--clip" in bad.stderr
+
+
+def test_live_generator_streams_motion_as_speech_arrives(tmp_path):
+    """`speak`: the real prosody stream fed in real time; frames carry presentation times
+    on the speech's clock and the jaw moves while the speech plays."""
+    import soundfile as sf
+
+    from generators.prosody import ProsodyStream
+
+    sr = 16000
+    t = np.arange(int(1.5 * sr)) / sr
+    speech = (0.3 * np.sin(2 * np.pi * 140 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    sf.write(tmp_path / "s.wav", speech, sr)
+    srv = PoseServer("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", lambda n: MotionClip.zeros(1),
+                     live_factory=lambda emotion, seed: ProsodyStream(emotion=emotion, seed=seed))
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        with PoseSubscriber(srv.publisher.endpoint, ["agent"]) as sub, StreamControl(srv.control_endpoint) as ctl:
+            time.sleep(0.2)
+            reply = ctl.speak("agent", str(tmp_path / "s.wav"), emotion="happy")
+            start = reply["audio_start_s"]
+            assert 0 < reply["latency_s"] < 0.5
+            pump(sub, 4.0, lambda: (sub.newest_time_s("agent") or 0) >= start + 1.45)
+            assert sub.newest_time_s("agent") >= start + 1.45
+            jaw = [sub.pose_at("agent", start + k / 30)
+                   for k in range(0, 44)]
+            opening = np.array([abs(p.full_pose[22, 0]) for p in jaw if p is not None])
+            assert opening.max() > 0.02  # the mouth moves with the speech
+            assert sub.stats.gaps == 0
+            with pytest.raises(ControlError, match="not readable audio|does not exist"):
+                ctl.speak("agent", str(tmp_path / "none.wav"))
+            ctl.shutdown()
+    finally:
+        th.join(2)
+        srv.close()

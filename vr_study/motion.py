@@ -152,7 +152,8 @@ class MotionClip:
     def poses(self) -> np.ndarray:
         """(T, 165) float32 axis-angle in BEAT2 order."""
         T = self.num_frames
-        return np.concatenate([getattr(self, n).reshape(T, -1) for n, _ in POSE_FIELDS], axis=1).astype(np.float32)
+        return np.concatenate([getattr(self, n).reshape(T, int(np.prod(shape))) for n, shape in POSE_FIELDS],
+                              axis=1).astype(np.float32)
 
     def full_pose(self) -> np.ndarray:
         """(T, 55, 3) float32 axis-angle of all 55 joints."""

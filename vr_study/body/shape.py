@@ -28,10 +28,10 @@ def body_primitives(J: np.ndarray, extras: dict[str, np.ndarray]) -> list[Primit
     P: list[Primitive] = []
     torso = (0, 3, 6, 9, 13, 14, 1, 2)
     # --- torso
-    P.append(Primitive("pelvis", "ellipsoid", (0.0, -0.405, -0.005), r=(0.158, 0.115, 0.105),
+    P.append(Primitive("pelvis", "ellipsoid", (0.0, -0.405, -0.005), r=(0.150, 0.115, 0.105),
                        blend_m=0.0, bones=torso))
     P.append(Primitive("abdomen", "ellipsoid", (0.0, -0.225, 0.005), r=(0.135, 0.14, 0.098),
-                       blend_m=0.06, bones=torso))
+                       blend_m=0.10, bones=torso))
     P.append(Primitive("chest", "ellipsoid", (0.0, -0.03, -0.005), r=(0.150, 0.155, 0.105),
                        blend_m=0.06, bones=torso))
     P.append(Primitive("shoulder_girdle", "capsule", (-0.165, 0.085, -0.025), (0.165, 0.085, -0.025),

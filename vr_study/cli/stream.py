@@ -22,13 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--loop", action="store_true", help="loop the --clip clips")
     s.add_argument("--lead", type=float, default=0.05, help="seconds ahead of presentation that frames go out")
     s.add_argument("--duration", type=float, help="stop after this many seconds")
+    s.add_argument("--live", choices=["prosody"], help="live generator for `speak` commands (motion made as speech arrives)")
     s.set_defaults(func=_serve)
 
     c = ssub.add_parser("send", help="send one control command to a running server")
-    c.add_argument("cmd", choices=["load", "play", "stop", "marker", "status", "shutdown"])
+    c.add_argument("cmd", choices=["load", "play", "speak", "stop", "marker", "status", "shutdown"])
     c.add_argument("--avatar", default="agent")
     c.add_argument("--clip")
     c.add_argument("--text", default="")
+    c.add_argument("--audio", help="speak: speech wav (a path on the server machine)")
+    c.add_argument("--emotion", default="neutral", help="speak: emotion label")
+    c.add_argument("--seed", type=int, default=0, help="speak: seed")
     c.add_argument("--control", default=DEFAULT_CONTROL)
     c.add_argument("--server-key", help="the server's CURVE public key file")
     c.set_defaults(func=_send)
@@ -62,7 +66,15 @@ def _serve(args) -> int:
     from vr_study.stream.security import load_keys
 
     keys = load_keys(args.secret_key) if args.secret_key else None
-    server = PoseServer(args.pub, args.control, library_resolver(args.library), keys=keys, lead_s=args.lead)
+    live = None
+    if args.live == "prosody":
+        from generators.prosody import ProsodyStream
+
+        def live(emotion: str, seed: int):
+            return ProsodyStream(emotion=emotion, seed=seed)
+
+    server = PoseServer(args.pub, args.control, library_resolver(args.library), keys=keys, lead_s=args.lead,
+                        live_factory=live)
     try:
         for spec in args.clip:
             if "=" not in spec:
@@ -88,6 +100,12 @@ def _send(args) -> int:
         fields["clip"] = args.clip
     if args.cmd == "marker":
         fields = {"text": args.text}
+    if args.cmd == "speak":
+        from vr_study.errors import InputError
+
+        if not args.audio:
+            raise InputError(None, "--audio", "is missing", "name the speech wav to speak")
+        fields.update(audio=args.audio, emotion=args.emotion, seed=args.seed)
     if args.cmd in ("status", "shutdown"):
         fields = {}
     with StreamControl(args.control, server_public_key=_server_key(args.server_key)) as ctl:

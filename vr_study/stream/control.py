@@ -7,6 +7,9 @@ on failure, ``error``:
 - ``{"cmd": "play", "avatar": "agent", "at_s": T, "loop": false}``: start it at monotonic
   time T (seconds; now + lead when omitted); reply holds ``start_s``, ``duration_s``
 - ``{"cmd": "stop", "avatar": "agent"}``: stop and hold the current pose
+- ``{"cmd": "speak", "avatar": "agent", "audio": "speech.wav", "emotion": "happy", "seed": 0}``:
+  live motion from the server's live generator as the speech "arrives"; reply holds
+  ``audio_start_s`` (monotonic s at which to start playing the speech) and ``latency_s``
 - ``{"cmd": "marker", "text": "..."}``: note an event; reply holds its monotonic ``time_s``
 - ``{"cmd": "status"}``: avatars, what each plays, frames sent
 - ``{"cmd": "shutdown"}``
@@ -69,6 +72,10 @@ class StreamControl:
 
     def play(self, avatar: str, at_s: float | None = None, loop: bool = False) -> dict[str, Any]:
         return self.request("play", avatar=avatar, at_s=at_s, loop=loop)
+
+    def speak(self, avatar: str, audio: str, emotion: str = "neutral", seed: int = 0) -> dict[str, Any]:
+        """Live motion for ``audio`` from the server's live generator; see ``audio_start_s``."""
+        return self.request("speak", avatar=avatar, audio=str(audio), emotion=emotion, seed=seed)
 
     def stop(self, avatar: str) -> dict[str, Any]:
         return self.request("stop", avatar=avatar)

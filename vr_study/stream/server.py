@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import zmq
@@ -27,6 +27,25 @@ from vr_study.stream.security import CurveKeys, make_curve_server
 log = logging.getLogger(__name__)
 
 ClipResolver = Callable[[str], MotionClip]
+
+
+class LiveSource(Protocol):
+    """A streaming generator: mono audio chunks in, the frames that are ready out.
+
+    ``feed``/``flush`` return a MotionClip of new frames whose ``meta.audio_offset_s`` is
+    the time (s from the audio start) of its first frame; frames lag the audio by
+    ``latency_s``. (``generators.prosody.ProsodyStream`` is one.)
+    """
+
+    latency_s: float
+
+    def feed(self, chunk: np.ndarray) -> MotionClip: ...
+
+    def flush(self) -> MotionClip: ...
+
+
+#: (emotion, seed) -> a fresh LiveSource; the CLI wires a generator in here.
+LiveFactory = Callable[[str, int], LiveSource]
 
 
 @dataclass
@@ -45,12 +64,33 @@ class _Track:
         self.poses = self.clip.full_pose()
 
 
+@dataclass
+class _LiveTrack:
+    """Speech fed to a live generator as if it arrived in real time from ``arrival_s`` on.
+
+    Frame at time t (s from the audio start) is presented at ``audio_start_s + t``, where
+    ``audio_start_s = arrival_s + latency + lead``: the moment the renderer starts the speech.
+    """
+
+    source: LiveSource
+    samples: np.ndarray
+    sample_rate_hz: int
+    arrival_s: float
+    audio_start_s: float
+    fed: int = 0
+    flushed: bool = False
+    last: tuple | None = None  # (full_pose, transl, expression, fps) of the newest frame
+    last_idle_s: float = 0.0
+    frames_sent: int = 0
+
+
 class PoseServer:
     """Serve poses on ``pub_endpoint`` and take commands on ``control_endpoint``."""
 
     def __init__(self, pub_endpoint: str, control_endpoint: str, resolve_clip: ClipResolver,
                  keys: CurveKeys | None = None, lead_s: float = 0.05, idle_hz: float = 10.0,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, live_factory: LiveFactory | None = None,
+                 live_sample_rate_hz: int = 16000):
         self._ctx = context or zmq.Context.instance()
         self.publisher = PosePublisher(pub_endpoint, keys, self._ctx)
         self._control = self._ctx.socket(zmq.REP)
@@ -63,6 +103,9 @@ class PoseServer:
         self.lead_s = lead_s
         self.idle_hz = idle_hz
         self.tracks: dict[str, _Track] = {}
+        self.live: dict[str, _LiveTrack] = {}
+        self._live_factory = live_factory
+        self._live_rate = live_sample_rate_hz
         self.markers: list[tuple[float, str]] = []
         self._running = False
 
@@ -77,12 +120,15 @@ class PoseServer:
             clip = self._resolve(name)
             self.tracks[avatar] = _Track(clip, name)
             return {"ok": True, "frames": clip.num_frames, "fps": clip.fps, "duration_s": clip.duration_s}
+        if cmd == "speak":
+            return self._speak(req, now)
         if cmd == "play":
             tr = self._track(req)
             at = req.get("at_s")
             tr.start_s = float(at) if at is not None else now + self.lead_s
             tr.loop = bool(req.get("loop", False))
             tr.next_frame = 0
+            self.live.pop(str(req.get("avatar")), None)
             return {"ok": True, "start_s": tr.start_s, "duration_s": tr.clip.duration_s}
         if cmd == "stop":
             tr = self._track(req)
@@ -96,11 +142,70 @@ class PoseServer:
             return {"ok": True, "time_s": now, "avatars": {
                 a: {"clip": t.clip_name, "playing": t.start_s is not None, "frames_sent": t.frames_sent,
                     "frame": t.next_frame if t.start_s is not None else t.held, "frames": t.clip.num_frames}
-                for a, t in self.tracks.items()}}
+                for a, t in self.tracks.items()} | {
+                a: {"live": True, "playing": not t.flushed, "frames_sent": t.frames_sent,
+                    "audio_start_s": t.audio_start_s} for a, t in self.live.items()}}
         if cmd == "shutdown":
             self._running = False
             return {"ok": True}
         raise ValueError(f"unknown command '{cmd}'")
+
+    def _speak(self, req: dict[str, Any], now: float) -> dict[str, Any]:
+        """Start live motion for speech (``audio``: a wav path) with the live generator."""
+        from vr_study.audio import read_audio
+
+        if self._live_factory is None:
+            raise ValueError("this server has no live generator; start it with --live METHOD")
+        avatar = str(req.get("avatar", ""))
+        if not avatar:
+            raise ValueError("'speak' needs an 'avatar'")
+        audio = read_audio(str(req.get("audio", ""))).resampled(self._live_rate)
+        source = self._live_factory(str(req.get("emotion", "neutral")), int(req.get("seed", 0) or 0))
+        now = time.monotonic()  # the speech starts arriving once the generator is ready
+        track = _LiveTrack(source, audio.samples, self._live_rate, now, now + source.latency_s + self.lead_s)
+        prev = self.live.get(avatar)
+        if prev is not None:
+            track.last = prev.last
+        self.live[avatar] = track
+        self.tracks.pop(avatar, None)
+        return {"ok": True, "audio_start_s": track.audio_start_s, "duration_s": audio.duration_s,
+                "latency_s": source.latency_s}
+
+    def _publish_live(self, avatar: str, tr: _LiveTrack, frames: MotionClip) -> None:
+        if frames.num_frames == 0:
+            return
+        poses = frames.full_pose()
+        for i in range(frames.num_frames):
+            t = tr.audio_start_s + frames.meta.audio_offset_s + i / frames.fps
+            self.publisher.send(avatar, t, frames.fps, poses[i], frames.transl[i], frames.expression[i])
+            tr.frames_sent += 1
+        if frames.num_frames:
+            tr.last = (poses[-1], frames.transl[-1], frames.expression[-1], frames.fps)
+
+    def _tick_live(self, now: float) -> float:
+        next_due = now + 1.0 / self.idle_hz
+        chunk_s = 0.02
+        for avatar, tr in list(self.live.items()):
+            if not tr.flushed:
+                try:
+                    upto = min(len(tr.samples), int((now - tr.arrival_s) * tr.sample_rate_hz))
+                    if upto > tr.fed:
+                        self._publish_live(avatar, tr, tr.source.feed(tr.samples[tr.fed:upto]))
+                        tr.fed = upto
+                    if tr.fed >= len(tr.samples):
+                        self._publish_live(avatar, tr, tr.source.flush())
+                        tr.flushed = True
+                        tr.last_idle_s = now
+                except Exception:  # a failing generator must not take the server down
+                    log.exception("live generator for avatar %s failed; holding its last pose", avatar)
+                    tr.flushed = True
+                next_due = min(next_due, now + chunk_s)
+            elif tr.last is not None and now - tr.last_idle_s >= 1.0 / self.idle_hz:
+                pose, transl, expr, fps = tr.last
+                self.publisher.send(avatar, max(now + self.lead_s, tr.audio_start_s + len(tr.samples) / tr.sample_rate_hz),
+                                    fps, pose, transl, expr)
+                tr.last_idle_s = now
+        return next_due
 
     def _track(self, req: dict[str, Any]) -> _Track:
         avatar = str(req.get("avatar", ""))
@@ -141,7 +246,7 @@ class PoseServer:
                         tr.start_s = None
                         tr.last_idle_s = now
                         break
-        return next_due
+        return min(next_due, self._tick_live(now))
 
     def serve_forever(self, until_s: float | None = None) -> None:
         """Run until a ``shutdown`` command (or monotonic time ``until_s``)."""

@@ -301,7 +301,8 @@ class Scene:
         e = np.asarray(expression, np.float32).ravel()[:100]
         block[55 * 16: 55 * 16 + len(e)] = e
         GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, skin.ubo)
-        GL.glBufferSubData(GL.GL_UNIFORM_BUFFER, 0, block.nbytes, block)
+        # a whole new store (orphaning): no wait for draws still reading the previous pose
+        GL.glBufferData(GL.GL_UNIFORM_BUFFER, block.nbytes, block, GL.GL_DYNAMIC_DRAW)
         GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, 0)
 
     def update_avatar(self, index: int, vertices: np.ndarray, normals: np.ndarray) -> None:
