@@ -88,6 +88,7 @@ def run_ours(workdir: Path, rounds: int) -> tuple[dict, int]:
         barrier = threading.Barrier(TABLETS)
         times: list[list[float]] = [[] for _ in range(TABLETS)]
         server_ms: dict[str, list[float]] = {"queue": [], "commit": []}
+        batch_sizes: list[int] = []
         errors: list[str] = []
 
         def tablet(k: int) -> None:
@@ -106,6 +107,8 @@ def run_ours(workdir: Path, rounds: int) -> tuple[dict, int]:
                         name, _, dur = part.strip().partition(";dur=")
                         if name in server_ms:
                             server_ms[name].append(float(dur) / 1000.0)
+                        elif part.strip().startswith("batch;desc="):
+                            batch_sizes.append(int(part.strip()[len("batch;desc="):]))
                     if r.status_code != 303 or r.headers.get("x-submission") != "stored":
                         errors.append(f"tablet {k} prompt {pid}: HTTP {r.status_code}")
         threads = [threading.Thread(target=tablet, args=(k,)) for k in range(TABLETS)]
@@ -125,6 +128,9 @@ def run_ours(workdir: Path, rounds: int) -> tuple[dict, int]:
         if xs:
             out[f"server_{name}_p50_ms"] = _pct(xs)["p50_ms"]
             out[f"server_{name}_p99_ms"] = _pct(xs)["p99_ms"]
+    if batch_sizes:
+        out["batch_mean"] = round(float(np.mean(batch_sizes)), 2)
+        out["batch_max"] = int(max(batch_sizes))
     return out, stored
 
 
@@ -244,6 +250,7 @@ def main() -> None:
         "ours_p50_ms": ours["p50_ms"], "ours_p99_ms": ours["p99_ms"], "ours_max_ms": ours["max_ms"],
         "server_commit_p50_ms": ours.get("server_commit_p50_ms"), "server_commit_p99_ms": ours.get("server_commit_p99_ms"),
         "server_queue_p99_ms": ours.get("server_queue_p99_ms"),
+        "batch_mean": ours.get("batch_mean"), "batch_max": ours.get("batch_max"),
         "baseline": "sqlite3 insert+commit per response (WAL, synchronous=FULL), 8 threads at once",
         "baseline_p50_ms": base["p50_ms"], "baseline_p99_ms": base["p99_ms"],
         "ratio_p99": round(ours["p99_ms"] / base["p99_ms"], 2) if base["p99_ms"] else None,
