@@ -41,6 +41,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 from questionnaires.instruments import (ChoiceItem, Instrument, LikertItem, SemanticDifferentialItem, TextItem,
                                         load_instruments)
@@ -75,6 +76,32 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
                                "form-action 'self'; frame-ancestors 'none'",
 }
+
+
+class _SecurityHeaders:
+    """ASGI middleware: the security headers on every reply (static files stay cacheable).
+
+    A plain ASGI wrapper rather than ``@app.middleware("http")``, which passes every request
+    through an extra task and body stream (CPU the tablets' round trip pays for).
+    """
+
+    def __init__(self, app) -> None:  # noqa: ANN001 - any ASGI app
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in _SECURITY_HEADERS.items():
+                    if not (k == "Cache-Control" and static):
+                        headers.setdefault(k, v)
+            await send(message)
+        await self.app(scope, receive, send_with_headers)
 
 
 def _meta_secret(db: StudyDatabase, key: str, make) -> str:
@@ -144,14 +171,7 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     app.state.committer = committer
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        for k, v in _SECURITY_HEADERS.items():
-            if k == "Cache-Control" and request.url.path.startswith("/static/"):
-                continue
-            response.headers.setdefault(k, v)
-        return response
+    app.add_middleware(_SecurityHeaders)
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("poll_interval_ms", int(poll_interval_s * 1000))

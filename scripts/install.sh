@@ -14,6 +14,11 @@ APT_PACKAGES=(
   chromium xvfb fonts-dejavu-core
   postgresql  # study database tests against a real PostgreSQL server (tests/test_storage_postgres.py)
 )
+PY=${PYTHON:-python3}
+# Debian's own python3 needs python3-venv for `python3 -m venv`
+if ! command -v "$PY" >/dev/null 2>&1 || ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  APT_PACKAGES+=(python3 python3-venv python3-dev)
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PY" -m venv .venv

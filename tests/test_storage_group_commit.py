@@ -7,20 +7,29 @@ hears "stored" before the commit.
 """
 from __future__ import annotations
 
+import os
+import random
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 from questionnaires.simulate import parse_form
 from questionnaires.tablet import serve
 from test_storage_postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL cluster fixture
 from vr_study.storage import (Committed, DuplicateSubmission, GroupCommitter, InvalidAnswer, PromptClosed,
                               StudyDatabase, Submission, TrialRecord, UnknownPrompt)
+from vr_study.storage import schema
 
+ROOT = Path(__file__).resolve().parent.parent
 RATINGS = ["arousal_realism", "naturalness", "enjoyment", "diversity", "interaction_quality"]
 
 
@@ -41,14 +50,20 @@ def _count_transactions(db: StudyDatabase) -> dict[str, int]:
 
 
 def _check_batch(db: StudyDatabase, participant: str) -> None:
-    """One batch with two good screens and five that must be refused, on any backend."""
-    sid, p = _session(db, participant, 6)
+    """One batch with two good screens and six that must be refused, on any backend."""
+    sid, p = _session(db, participant, 7)
     db.submit_prompt(p[0], {"naturalness": 2}, f"{participant}-old", "t0")
+    with db.engine.begin() as c:  # another writer already stored an item of trial 6 (prompt still open)
+        c.execute(insert(schema.responses).values(
+            prompt_id=p[6], session_id=sid, trial_index=6, attempt=0, instrument_id="trial_ratings",
+            item_id="naturalness", value_json="6", value_num=6.0, submission_id="elsewhere", client="other",
+            answered_at="2026-11-29T00:00:00+00:00", answered_mono_ns=0))
     counts = _count_transactions(db)
     batch = [
         Submission(p[1], {"naturalness": 5, "comment": "fine"}, f"{participant}-a", "t1"),  # stored
         Submission(p[2], {"naturalness": 4}, f"{participant}-old", "t2"),     # replay of a stored screen
         Submission(p[3], {"naturalness": float("nan")}, f"{participant}-nan", "t3"),  # not storable
+        Submission(p[6], {"enjoyment": 2, "naturalness": 1}, f"{participant}-z", "t8"),  # unique key taken
         Submission(p[4], {"naturalness": 7, "enjoyment": None}, f"{participant}-b", "t4"),  # stored
         Submission(p[1], {"naturalness": 1}, f"{participant}-c", "t5"),       # 2nd screen, same batch
         Submission(p[5], {"naturalness": 3}, f"{participant}-b", "t6"),       # replay within the batch
@@ -56,15 +71,16 @@ def _check_batch(db: StudyDatabase, participant: str) -> None:
     ]
     outcomes = db.submit_prompts_batch(batch)
     kinds = [None if o is None else type(o) for o in outcomes]
-    assert kinds == [None, DuplicateSubmission, InvalidAnswer, None, PromptClosed, DuplicateSubmission,
-                     UnknownPrompt]
-    # one transaction, one savepoint per screen that reached SQL; refused ones rolled back
-    assert counts == {"commit": 1, "savepoint": 6, "rollback_savepoint": 4, "release_savepoint": 2}
+    assert kinds == [None, DuplicateSubmission, InvalidAnswer, DuplicateSubmission, None, PromptClosed,
+                     DuplicateSubmission, UnknownPrompt]
+    # one transaction; a savepoint around each screen that got to writing rows, and the one the
+    # database refused rolled back to it (its "enjoyment" row, written first, is gone too)
+    assert counts == {"commit": 1, "savepoint": 3, "rollback_savepoint": 1, "release_savepoint": 2}
     stored = {(r.prompt_id, r.item_id): (r.value, r.submission_id) for r in db.responses(sid)}
-    assert stored == {(p[0], "naturalness"): (2, f"{participant}-old"),
+    assert stored == {(p[0], "naturalness"): (2, f"{participant}-old"), (p[6], "naturalness"): (6, "elsewhere"),
                       (p[1], "naturalness"): (5, f"{participant}-a"), (p[1], "comment"): ("fine", f"{participant}-a"),
                       (p[4], "naturalness"): (7, f"{participant}-b"), (p[4], "enjoyment"): (None, f"{participant}-b")}
-    assert [x.status for x in db.prompts(sid)] == ["answered", "answered", "open", "open", "answered", "open"]
+    assert [x.status for x in db.prompts(sid)] == ["answered", "answered", "open", "open", "answered", "open", "open"]
     answered = [e.payload["prompt_id"] for e in db.events(sid, kind="prompt_answered")]
     assert answered == [p[0], p[1], p[4]]
     # the refused screens can still be answered properly afterwards
@@ -80,7 +96,7 @@ def test_one_batch_stores_exactly_the_acceptable_screens_sqlite(tmp_path):
         db.close()
     # what was committed is on disk for any other reader
     raw = sqlite3.connect(tmp_path / "study.sqlite")
-    assert raw.execute("SELECT COUNT(DISTINCT submission_id) FROM responses").fetchone()[0] == 4
+    assert raw.execute("SELECT COUNT(DISTINCT submission_id) FROM responses").fetchone()[0] == 5  # 4 + "elsewhere"
     raw.close()
 
 
@@ -217,8 +233,109 @@ def test_eight_tablets_over_http_with_a_double_tap_and_an_out_of_range_answer(tm
         stored = {r.session_id for r in db.responses()}
         assert stored == {sid for sid, _ in sessions[:7]} and db.count_responses() == 7 * len(RATINGS)
         assert [x.status for x in db.prompts(sessions[7][0])] == ["open"]
+        # every reply carries the security headers; static files stay cacheable
+        assert all(r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
+                   and "default-src 'self'" in r.headers["content-security-policy"] for r in replies.values())
+        css = clients[0].get("/static/tablet.css")
+        assert css.status_code == 200 and "cache-control" not in css.headers and css.headers["x-frame-options"] == "DENY"
     finally:
         for c in clients:
             c.close()
         server.stop()
+        db.close()
+
+
+def _start_server(path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "questionnaires.tablet", str(path), "--port", str(port),
+                             "--experimenter-token", "x"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/t/join", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "tablet server did not start"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkilled_tablet_server_loses_no_acknowledged_screen_and_stores_none_twice(tmp_path):
+    """8 tablets answer as fast as they can; the server process is SIGKILLed at random moments
+    (mid-batch, mid-flush, mid-reply). Every screen a tablet was told is stored is there with all
+    its items; a screen whose reply was lost is re-sent after the restart and stored exactly once."""
+    path, rounds, rng = tmp_path / "study.sqlite", 12, random.Random(5)
+    db = StudyDatabase(path)
+    sessions = [_session(db, f"P{30 + k}", rounds) for k in range(8)]
+    codes = [db.session_code(sid) for sid, _ in sessions]
+    db.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    acked: set[str] = set()                        # submission ids a tablet heard "stored" for
+    done: list[set[int]] = [set() for _ in range(8)]  # prompts a tablet is finished with
+    in_flight: list[dict | None] = [None] * 8        # the form a tablet was sending when it lost the server
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def tablet(k: int, base: str) -> None:
+        try:
+            with httpx.Client(base_url=base, follow_redirects=False, timeout=20) as c:
+                assert c.post("/t/join", data={"code": codes[k]}).status_code == 303
+                for pid in sessions[k][1]:
+                    if pid in done[k]:
+                        continue
+                    data = in_flight[k]
+                    if data is None or data["prompt_id"] != str(pid):
+                        form = parse_form(c.get(f"/t/prompt/{pid}").text)
+                        data = {"prompt_id": str(pid), "submission_id": form.submission_id,
+                                **{it: str(1 + (pid + j) % 7) for j, it in enumerate(RATINGS)}}
+                    in_flight[k] = data
+                    r = c.post(f"/t/prompt/{pid}", data=data)
+                    assert r.status_code in (303, 409), r.text
+                    with lock:
+                        if r.status_code == 303:
+                            acked.add(data["submission_id"])
+                        done[k].add(pid)
+                        in_flight[k] = None
+        except httpx.HTTPError:  # the server died under it
+            pass
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    kills = cycles = 0
+    while any(len(d) < rounds for d in done):
+        cycles += 1
+        assert cycles <= 8 and not errors, errors
+        proc = _start_server(path, port)
+        threads = [threading.Thread(target=tablet, args=(k, f"http://127.0.0.1:{port}")) for k in range(8)]
+        for t in threads:
+            t.start()
+        if kills < 3:
+            before = len(acked)
+            _wait_until(lambda: len(acked) > before, timeout_s=60)
+            time.sleep(rng.uniform(0.0, 0.4))
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        for t in threads:
+            t.join(120)
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(30)
+    assert kills == 3 and not errors, errors
+    db = StudyDatabase(path)
+    try:
+        assert db.integrity_check() == ["ok"]
+        rows: dict[str, list] = {}
+        for r in db.responses():
+            rows.setdefault(r.submission_id, []).append(r)
+        assert acked <= set(rows)  # nothing a tablet was told is stored is missing
+        for sub_id, rs in rows.items():  # each stored screen complete, once, on one prompt
+            assert sorted(r.item_id for r in rs) == sorted(RATINGS) and len({r.prompt_id for r in rs}) == 1
+        prompts = [p for sid, _ in sessions for p in db.prompts(sid)]
+        assert all(p.status == "answered" for p in prompts) and len(rows) == 8 * rounds
+        assert {rs[0].prompt_id for rs in rows.values()} == {p.prompt_id for p in prompts}
+        assert len(db.events(kind="prompt_answered")) == 8 * rounds
+    finally:
         db.close()

@@ -201,3 +201,28 @@ def test_both_weight_layouts_draw_what_the_cpu_path_draws(body, tmp_path):
     cpu = read_ppm(tmp_path / "cpu.ppm")
     compare(read_ppm(tmp_path / "top4.ppm"), cpu)
     compare(read_ppm(tmp_path / "list.ppm"), cpu)
+
+
+@pytest.mark.slow
+def test_a_body_model_with_posedirs_is_skinned_on_the_cpu(body, tmp_path):
+    """`auto` falls back to the CPU (and says so); `--skinning gpu` is a one-line error."""
+    from vr_study.body import default_body_model_path
+
+    with np.load(default_body_model_path()) as src:
+        arrays = {k: src[k] for k in src.files}
+    arrays["posedirs"] = np.full(arrays["posedirs"].shape, 1e-5)
+    model = tmp_path / "SMPLX_NEUTRAL.npz"
+    np.savez(model, **arrays)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XR_")}
+    env.pop("DISPLAY", None)
+    env["VR_STUDY_SMPLX_DIR"] = str(model)
+    base = [sys.executable, "-m", "vr_study.cli", "xr", "run", "--simulate", "--frames", "1", "--unpaced",
+            "--eye-size", "64x64"]
+    proc = subprocess.run(base, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["skinning"] == "cpu"
+    assert "posedirs" in proc.stderr
+    proc = subprocess.run(base + ["--skinning", "gpu"], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--skinning" in lines[0], proc.stderr

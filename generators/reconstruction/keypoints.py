@@ -24,6 +24,14 @@ from smplx.lbs import batch_rigid_transform, batch_rodrigues
 from vr_study.errors import InputError
 
 
+def _no_denormals(t: torch.Tensor) -> torch.Tensor:
+    """float32 copy with subnormal numbers (|x| < 1e-30) set to zero: model files that store
+    values like 1e-45 otherwise make every multiply-add on the CPU many times slower."""
+    t = t.float().clone()
+    t[t.abs() < 1e-30] = 0.0
+    return t
+
+
 @dataclass
 class KeypointModel:
     """Keypoints of an SMPL-X body of fixed shape. Tensors are float32 on the CPU.
@@ -64,10 +72,10 @@ class KeypointModel:
             V = v_shaped.shape[0]
             posedirs = body.posedirs.reshape(-1, V, 3)[:, keep].reshape(body.posedirs.shape[0], -1)
             return cls(rest_joints=rest_joints.float().clone(), parents=body.parents.long().clone(),
-                       vert_template=v_shaped[keep].float().clone(),
-                       vert_exprdirs=body.expr_dirs[keep].float().clone(),
-                       vert_posedirs=posedirs.float().clone(),
-                       vert_weights=body.lbs_weights[keep].float().clone(),
+                       vert_template=_no_denormals(v_shaped[keep]),
+                       vert_exprdirs=_no_denormals(body.expr_dirs[keep]),
+                       vert_posedirs=_no_denormals(posedirs),
+                       vert_weights=_no_denormals(body.lbs_weights[keep]),
                        vertex_kp=inverse[: extra.shape[0]].clone(),
                        lmk_rows=inverse[extra.shape[0]:].reshape(-1, 3).clone(),
                        lmk_bary=body.lmk_bary_coords.float().clone())

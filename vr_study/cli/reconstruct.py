@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "videos: overrides the container's rate)")
     p.add_argument("--body-model", type=Path, help="SMPL-X model file to fit (default: the project's body model)")
     p.add_argument("--iterations", type=int, default=None,
-                   help="loss evaluations of the main fitting stage (default 300; fewer is faster, rougher)")
+                   help="loss evaluations of the main fitting stage (default 200; fewer is faster, rougher)")
     p.set_defaults(func=run)
 
 

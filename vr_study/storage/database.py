@@ -445,24 +445,26 @@ class StudyDatabase:
         rows = _checked_rows(sub)
         try:
             with self._write() as c:
-                _store_submission(c, sub, rows)
+                (outcome,) = _store_screens(c, [(sub, rows)])
         except IntegrityError as e:  # a concurrent writer won the race on a unique key
             raise _conflict(sub, e) from e
+        if outcome is not None:
+            raise outcome
 
-    def submit_prompts_batch(self, submissions: Sequence["Submission"]) -> list[Exception | None]:
+    def submit_prompts_batch(self, submissions: Sequence[Submission]) -> list[Exception | None]:
         """Store several screens in ONE transaction (one disk flush), each accepted or refused on its own.
 
-        Every submission is checked and stored inside its own SQL savepoint, in the order
-        given: a refused one (:class:`InvalidAnswer`, :class:`DuplicateSubmission`,
-        :class:`PromptClosed`, :class:`UnknownPrompt`) is rolled back to its savepoint, so
-        nothing of it is stored, and the others still commit. Later submissions see earlier
-        ones of the same batch (a replay or a second screen for the same prompt in one batch
-        is refused like one arriving later). Returns one outcome per submission, in order:
-        ``None`` when its rows are committed (durably: the call returns after the commit), or
-        the exception that refused it.
+        Screens are taken in the order given. A refused one (:class:`InvalidAnswer`,
+        :class:`DuplicateSubmission`, :class:`PromptClosed`, :class:`UnknownPrompt`) stores
+        nothing and the others still commit: every screen's rows are written inside its own
+        SQL savepoint, rolled back alone if the database refuses them (a unique key another
+        writer got first). Later screens see earlier ones of the same batch (a replay, or a
+        second screen for the same prompt, is refused as if it came later). Returns one
+        outcome per screen, in order: ``None`` when its rows are committed (durably: the
+        call returns after the commit), or the exception that refused it.
 
         If the batch transaction itself fails (lost connection, lock timeout, disk error,
-        deadlock), nothing of it is stored and every submission of it is retried in its own
+        deadlock), nothing of it is stored and every screen is retried in its own
         transaction (:meth:`submit_prompt`); a submission id that did reach the database is
         then refused as :class:`DuplicateSubmission`, never stored twice.
         """
@@ -477,20 +479,15 @@ class StudyDatabase:
             return outcomes
         try:
             with self._write() as c:
-                for i, sub, rows in checked:
-                    try:
-                        with c.begin_nested():  # SAVEPOINT ... RELEASE, or ROLLBACK TO on a refusal
-                            _store_submission(c, sub, rows)
-                    except StorageError as e:
-                        outcomes[i] = e
-                    except IntegrityError as e:
-                        outcomes[i] = _conflict(sub, e)
+                stored = _store_screens(c, [(sub, rows) for _, sub, rows in checked])
+            for (i, _, _), outcome in zip(checked, stored):
+                outcomes[i] = outcome
         except Exception:  # noqa: BLE001 - the transaction as a whole failed: nothing of it is stored
             for i, sub, _rows in checked:
                 try:
                     self.submit_prompt(sub.prompt_id, sub.answers, sub.submission_id, sub.client)
                     outcomes[i] = None
-                except Exception as e:  # noqa: BLE001 - reported to that submission's caller
+                except Exception as e:  # noqa: BLE001 - reported to that screen's caller
                     outcomes[i] = e
         return outcomes
 
@@ -644,28 +641,55 @@ def _checked_rows(sub: Submission) -> list[tuple[str, str, float | None, str | N
     return rows
 
 
-def _store_submission(c: Connection, sub: Submission, rows: list[tuple[str, str, float | None, str | None]]) -> None:
-    """Insert one screen's responses, close its prompt and log ``prompt_answered`` (caller commits)."""
-    prompt_id, submission_id, client = sub.prompt_id, sub.submission_id, str(sub.client)[:128]
-    if c.execute(select(s.prompts.c.prompt_id).where(s.prompts.c.submission_id == submission_id)).first():
-        raise DuplicateSubmission(f"submission {submission_id!r} was already stored")
-    # FOR UPDATE: on PostgreSQL a concurrent submit for the same prompt waits here
-    p = c.execute(select(s.prompts).where(s.prompts.c.prompt_id == prompt_id).with_for_update()).mappings().first()
-    if p is None:
-        raise UnknownPrompt(f"no prompt {prompt_id}")
-    if p["status"] != "open":
-        raise PromptClosed(f"prompt {prompt_id} is {p['status']}")
-    now, mono = utc_now(), time.monotonic_ns()
-    rt = (mono - p["opened_mono_ns"]) / 1e9 if mono >= p["opened_mono_ns"] else None
-    c.execute(insert(s.responses), [dict(
-        prompt_id=prompt_id, session_id=p["session_id"], trial_index=p["trial_index"],
-        attempt=p["attempt"], instrument_id=p["instrument_id"], item_id=item, value_json=vj,
-        value_num=vn, value_text=vt, submission_id=submission_id, client=client,
-        answered_at=now, answered_mono_ns=mono, rt_s=rt) for item, vj, vn, vt in rows])
-    c.execute(update(s.prompts).where(s.prompts.c.prompt_id == prompt_id)
-              .values(status="answered", closed_at=now, submission_id=submission_id))
-    _event(c, p["session_id"], p["trial_index"], "prompt_answered",
-           {"prompt_id": prompt_id, "instrument": p["instrument_id"], "n_items": len(rows), "client": client})
+def _store_screens(c: Connection, screens: Sequence[tuple[Submission, list[tuple[str, str, float | None, str | None]]]]
+                   ) -> list[Exception | None]:
+    """Store checked screens inside the caller's transaction (the caller commits).
+
+    Two reads for the whole batch (submission ids already stored; the prompts, locked
+    ``FOR UPDATE`` in id order so concurrent batches cannot deadlock on PostgreSQL), then
+    per accepted screen a savepoint holding its responses and the closing of its prompt;
+    one ``prompt_answered`` event per stored screen. Returns one outcome per screen.
+    """
+    outcomes: list[Exception | None] = [None] * len(screens)
+    seen = set(c.execute(select(s.prompts.c.submission_id).where(
+        s.prompts.c.submission_id.in_(sorted({sub.submission_id for sub, _ in screens})))).scalars())
+    prompts = {r["prompt_id"]: dict(r) for r in c.execute(
+        select(s.prompts).where(s.prompts.c.prompt_id.in_(sorted({sub.prompt_id for sub, _ in screens})))
+        .order_by(s.prompts.c.prompt_id).with_for_update()).mappings()}
+    events = []
+    for k, (sub, rows) in enumerate(screens):
+        p = prompts.get(sub.prompt_id)
+        if sub.submission_id in seen:
+            outcomes[k] = DuplicateSubmission(f"submission {sub.submission_id!r} was already stored")
+        elif p is None:
+            outcomes[k] = UnknownPrompt(f"no prompt {sub.prompt_id}")
+        elif p["status"] != "open":
+            outcomes[k] = PromptClosed(f"prompt {sub.prompt_id} is {p['status']}")
+        if outcomes[k] is not None:
+            continue
+        client, now, mono = str(sub.client)[:128], utc_now(), time.monotonic_ns()
+        rt = (mono - p["opened_mono_ns"]) / 1e9 if mono >= p["opened_mono_ns"] else None
+        try:
+            with c.begin_nested():  # SAVEPOINT; RELEASE on success, ROLLBACK TO on a refusal
+                c.execute(insert(s.responses), [dict(
+                    prompt_id=sub.prompt_id, session_id=p["session_id"], trial_index=p["trial_index"],
+                    attempt=p["attempt"], instrument_id=p["instrument_id"], item_id=item, value_json=vj,
+                    value_num=vn, value_text=vt, submission_id=sub.submission_id, client=client,
+                    answered_at=now, answered_mono_ns=mono, rt_s=rt) for item, vj, vn, vt in rows])
+                c.execute(update(s.prompts).where(s.prompts.c.prompt_id == sub.prompt_id)
+                          .values(status="answered", closed_at=now, submission_id=sub.submission_id))
+        except IntegrityError as e:  # another writer got one of its unique keys first
+            outcomes[k] = _conflict(sub, e)
+            continue
+        seen.add(sub.submission_id)
+        p["status"] = "answered"
+        events.append(dict(session_id=p["session_id"], trial_index=p["trial_index"], kind="prompt_answered",
+                           payload=json.dumps({"prompt_id": sub.prompt_id, "instrument": p["instrument_id"],
+                                               "n_items": len(rows), "client": client}, sort_keys=True),
+                           wall_at=now, mono_ns=mono, lsl_time_s=None))
+    if events:
+        c.execute(insert(s.events), events)
+    return outcomes
 
 
 def _conflict(sub: Submission, e: IntegrityError) -> DuplicateSubmission:
