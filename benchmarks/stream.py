@@ -1,14 +1,17 @@
 """Pose-stream latency: vr-study's publisher/subscriber vs raw pyzmq PUB/SUB of the same bytes.
 
-4 avatars at 90 Hz on loopback. Latency = time the pose is available to the renderer
-(decoded, in the jitter buffer) minus the time it was published, both on the monotonic
-clock. Baseline: a bare pyzmq SUB receiving the identical multipart messages (no decode).
+4 avatars at 90 Hz on loopback. The publisher runs in a child process (as the pose server
+does in a lab); the subscriber in this one. Latency = time the pose is available to the
+renderer (decoded, in the jitter buffer) minus the time it was published, both on the
+machine's monotonic clock. Baseline: a bare pyzmq PUB/SUB pair carrying the identical
+multipart messages (no protocol object, no decode, no buffer).
 Usage: python benchmarks/stream.py [--quick]   (last line: one JSON object)
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import struct
 import threading
@@ -39,6 +42,8 @@ def publish_loop(send, frames_per_avatar: int, ready: threading.Event) -> None:
 
 
 class TimedSubscriber(PoseSubscriber):
+    """Records, per message, when the pose became available minus its publish time."""
+
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
         self.latencies: list[float] = []
@@ -50,66 +55,75 @@ class TimedSubscriber(PoseSubscriber):
         self.latencies.append(time.monotonic() - t_pub)
 
 
-def run_ours(frames_per_avatar: int) -> dict:
-    ctx = zmq.Context()
-    pub = PosePublisher("tcp://127.0.0.1:0", context=ctx)
-    sub = TimedSubscriber(pub.endpoint, AVATARS, context=ctx)
-    time.sleep(0.3)
+def _child_publisher(kind: str, endpoint_q, frames_per_avatar: int, go) -> None:
+    """Bind, report the endpoint, wait for the go signal, publish at 90 Hz."""
+    if kind == "ours":
+        pub = PosePublisher("tcp://127.0.0.1:0")
+        endpoint_q.put(pub.endpoint)
+
+        def send(a, t, pose, expr):
+            pub.send(a, t, RATE_HZ, pose, np.zeros(3, np.float32), expr)
+    else:
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.PUB)
+        sock.setsockopt(zmq.SNDHWM, 10000)
+        port = sock.bind_to_random_port("tcp://127.0.0.1")
+        endpoint_q.put(f"tcp://127.0.0.1:{port}")
+        seq = {a: 0 for a in AVATARS}
+
+        def send(a, t, pose, expr):
+            seq[a] += 1
+            sock.send_multipart(encode_pose(a, 1, seq[a], t, RATE_HZ, pose, np.zeros(3, np.float32), expr))
     ready = threading.Event()
-    th = threading.Thread(target=publish_loop, args=(
-        lambda a, t, pose, expr: pub.send(a, t, RATE_HZ, pose, np.zeros(3, np.float32), expr), frames_per_avatar, ready))
-    th.start()
+    go.wait()
     ready.set()
+    publish_loop(send, frames_per_avatar, ready)
+    time.sleep(0.5)
+
+
+def _run(kind: str, frames_per_avatar: int) -> dict:
+    mp = multiprocessing.get_context("fork")
+    q, go = mp.Queue(), mp.Event()
+    child = mp.Process(target=_child_publisher, args=(kind, q, frames_per_avatar, go), daemon=True)
+    child.start()
+    endpoint = q.get(timeout=30)
     expected = frames_per_avatar * len(AVATARS)
-    deadline = time.monotonic() + frames_per_avatar / RATE_HZ + 5
-    while len(sub.latencies) < expected and time.monotonic() < deadline:
-        sub.poll(timeout_ms=2)
-        now = time.monotonic()
+    if kind == "ours":
+        sub = TimedSubscriber(endpoint, AVATARS)
+        lat = sub.latencies
+    else:
+        ctx = zmq.Context()
+        raw = ctx.socket(zmq.SUB)
+        raw.setsockopt(zmq.RCVHWM, 10000)
         for a in AVATARS:
-            sub.pose_at(a, now)  # what the renderer does each frame
-    th.join()
-    st = sub.stats
-    sub.close()
-    pub.close()
-    ctx.term()
-    return summarise(sub.latencies, expected) | {"gaps": st.gaps, "malformed": st.dropped_malformed}
-
-
-def run_raw(frames_per_avatar: int) -> dict:
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.SNDHWM, 10000)
-    port = pub.bind_to_random_port("tcp://127.0.0.1")
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, 10000)
-    for a in AVATARS:
-        sub.setsockopt(zmq.SUBSCRIBE, a.encode())
-    sub.connect(f"tcp://127.0.0.1:{port}")
-    time.sleep(0.3)
-    lat: list[float] = []
-    seq = {a: 0 for a in AVATARS}
-
-    def send(a, t, pose, expr):
-        seq[a] += 1
-        pub.send_multipart(encode_pose(a, 1, seq[a], t, RATE_HZ, pose, np.zeros(3, np.float32), expr))
-
-    ready = threading.Event()
-    th = threading.Thread(target=publish_loop, args=(send, frames_per_avatar, ready))
-    th.start()
-    ready.set()
-    expected = frames_per_avatar * len(AVATARS)
+            raw.setsockopt(zmq.SUBSCRIBE, a.encode())
+        raw.connect(endpoint)
+        lat = []
+    time.sleep(0.3)  # let the subscription reach the publisher
+    go.set()
     deadline = time.monotonic() + frames_per_avatar / RATE_HZ + 5
+    next_display = time.monotonic()
     while len(lat) < expected and time.monotonic() < deadline:
-        if sub.poll(2):
+        if kind == "ours":
+            sub.poll(timeout_ms=1)
+            now = time.monotonic()
+            if now >= next_display:  # what a renderer does once per display frame (90 Hz)
+                for a in AVATARS:
+                    sub.pose_at(a, now)
+                next_display += 1.0 / RATE_HZ
+        elif raw.poll(1):
             while True:
                 try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
+                    frames = raw.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 lat.append(time.monotonic() - struct.unpack_from("<d", frames[1], 24)[0])
-    th.join()
-    sub.close(0)
-    pub.close(0)
+    child.join(10)
+    if kind == "ours":
+        st = sub.stats
+        sub.close()
+        return summarise(lat, expected) | {"gaps": st.gaps, "malformed": st.dropped_malformed}
+    raw.close(0)
     ctx.term()
     return summarise(lat, expected)
 
@@ -126,8 +140,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1,000 messages instead of 10,000")
     args = ap.parse_args()
     per_avatar = 250 if args.quick else 2500  # x 4 avatars
-    raw = run_raw(per_avatar)
-    ours = run_ours(per_avatar)
+    raw = _run("raw", per_avatar)
+    ours = _run("ours", per_avatar)
     print(f"raw pyzmq : {raw}")
     print(f"vr-study  : {ours}")
     print(json.dumps({"benchmark": "stream", "machine": platform.machine(), "avatars": len(AVATARS),

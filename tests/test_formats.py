@@ -169,3 +169,11 @@ def test_unknown_format_and_audio_mismatch(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
     r = run_cli("motion", "convert", tmp_path / "c.npz", tmp_path / "o.npz", "--audio", tmp_path / "bad.wav")
     assert r.returncode == 2 and "not readable audio" in r.stderr
+
+
+def test_source_fps_for_files_that_do_not_record_one(tmp_path):
+    np.save(tmp_path / "ts.npy", np.zeros((30, 265), np.float32))
+    r = run_cli("motion", "convert", tmp_path / "ts.npy", tmp_path / "o.npz", "--source-fps", 15, "--fps", 30)
+    assert r.returncode == 0, r.stderr
+    clip = read_motion(tmp_path / "o.npz")
+    assert clip.fps == 30 and clip.num_frames == 59  # 2 s of 15 Hz frames, resampled

@@ -90,3 +90,16 @@ def test_missing_input_and_bad_body_model(tmp_path, capsys):
     assert main(["reconstruct", str(img_dir), "--body-model", str(bad_model), "-o", str(out)]) == 2
     assert "--body-model" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_audio_of_another_length_is_rejected(person_video, tmp_path, capsys):
+    import soundfile as sf
+
+    wav = tmp_path / "long.wav"
+    sf.write(wav, np.zeros(16000 * 5, np.float32), 16000)
+    out = tmp_path / "clip.npz"
+    assert main(["reconstruct", str(person_video), "--audio", str(wav), "-o", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lasts 5.00 s but the video lasts 2.00 s" in errors[0]
+    assert not out.exists()

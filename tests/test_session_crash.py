@@ -52,9 +52,15 @@ class Tablet(threading.Thread):
 
 def _start(spec: Path, participant: str, resume: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "vr_study.cli", "session", "run", str(spec), "--participant", participant,
-           "--simulate", "--speed", "40", "--no-tablet", "--no-lsl"] + (["--resume"] if resume else [])
+           "--simulate", "--speed", "20", "--no-tablet", "--no-lsl"] + (["--resume"] if resume else [])
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _progress(db: StudyDatabase, pid: str) -> int:
+    """Events logged so far in ``pid``'s session (0 before it exists)."""
+    sessions = db.sessions_for(pid)
+    return len(db.events(sessions[0].session_id)) if sessions else 0
 
 
 @pytest.mark.slow
@@ -73,9 +79,17 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
             started = False
             for attempt in range(30):
                 proc = _start(spec, pid, resume=started)
-                deadline = time.monotonic() + rng.uniform(0.5, 1.8) if kills < 20 else time.monotonic() + 60
+                # Kill after a random amount of progress (0-3 more logged events, then 0-60 ms),
+                # so that kills land mid-session however fast this machine is; after 6 kills
+                # of this participant, let the session finish.
+                kill = restarts[pid] < 6
+                target = _progress(db, pid) + rng.randint(0, 3)
+                deadline = time.monotonic() + 60
                 while proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                    if kill and _progress(db, pid) >= target:
+                        time.sleep(rng.uniform(0.0, 0.06))
+                        break
+                    time.sleep(0.005)
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     proc.communicate()

@@ -265,7 +265,7 @@ def test_sigkilled_tablet_server_loses_no_acknowledged_screen_and_stores_none_tw
     """8 tablets answer as fast as they can; the server process is SIGKILLed at random moments
     (mid-batch, mid-flush, mid-reply). Every screen a tablet was told is stored is there with all
     its items; a screen whose reply was lost is re-sent after the restart and stored exactly once."""
-    path, rounds, rng = tmp_path / "study.sqlite", 12, random.Random(5)
+    path, rounds, rng = tmp_path / "study.sqlite", 30, random.Random(5)
     db = StudyDatabase(path)
     sessions = [_session(db, f"P{30 + k}", rounds) for k in range(8)]
     codes = [db.session_code(sid) for sid, _ in sessions]
@@ -312,10 +312,10 @@ def test_sigkilled_tablet_server_loses_no_acknowledged_screen_and_stores_none_tw
         threads = [threading.Thread(target=tablet, args=(k, f"http://127.0.0.1:{port}")) for k in range(8)]
         for t in threads:
             t.start()
-        if kills < 3:
-            before = len(acked)
-            _wait_until(lambda: len(acked) > before, timeout_s=60)
-            time.sleep(rng.uniform(0.0, 0.4))
+        if kills < 3:  # after 1..40 more acknowledged screens (of 240): always mid-run
+            target = len(acked) + rng.randint(1, 40)
+            _wait_until(lambda: len(acked) >= target, timeout_s=60)
+            time.sleep(rng.uniform(0.0, 0.02))
             proc.send_signal(signal.SIGKILL)
             kills += 1
         for t in threads:

@@ -6,7 +6,8 @@ global_orient faces the camera) and to the image as ``u = s_t * Xc_xy + t_t`` in
 the image height (pixels / height). ``s_t`` is image heights per metre.
 
 Objective (summed over all frames at once, minimised with Adam):
-- body: 2D reprojection of MediaPipe pose landmarks (weighted by their visibility) and
+- body: 2D reprojection of MediaPipe pose landmarks (weighted by a ramp of their
+  visibility, see :func:`_visibility_weight`; those outside the frame are ignored) and
   the 3D directions of limb, torso and head bones from MediaPipe's metric world
   landmarks (directions, so body proportions need not match) for depth;
 - hands: 2D reprojection of the 21 hand landmarks and their wrist-relative 3D shape;
@@ -38,7 +39,14 @@ from .limits import LOWER_RAD, UPPER_RAD, clamp_pose
 
 R_CAM = torch.tensor([1.0, -1.0, -1.0])  # diagonal of R_c
 ASSUMED_FOCAL_HEIGHTS = 1.2  # focal length in image heights (about 45 degrees vertical FOV)
-MIN_VISIBILITY = 0.3
+MIN_VISIBILITY, FULL_VISIBILITY = 0.1, 0.5
+
+
+def _visibility_weight(vis: torch.Tensor) -> torch.Tensor:
+    """Landmark weight from MediaPipe visibility: 0 below MIN_VISIBILITY, rising linearly to
+    1 at FULL_VISIBILITY (a ramp, so a landmark hovering near a threshold cannot make the
+    fit jump between frames)."""
+    return ((vis - MIN_VISIBILITY) / (FULL_VISIBILITY - MIN_VISIBILITY)).clamp(0.0, 1.0)
 
 
 @dataclass
@@ -58,7 +66,7 @@ class FitOptions:
     w_expr_prior: float = 0.02
     w_limits: float = 0.1
     w_upright: float = 1.0
-    w_smooth: float = 0.02
+    w_smooth: float = 0.2
     num_threads: int = 1  # torch threads while fitting (see SequenceFitter.run)
     optimizer: str = "lbfgs"  # for the main stage: "lbfgs" or "adam"
 
@@ -126,17 +134,21 @@ class SequenceFitter:
         T, H = lm.num_frames, float(lm.height_px)
         self.T = T
         ok = torch.from_numpy(lm.pose_ok.astype(np.float32))
-        vis = torch.from_numpy(np.nan_to_num(lm.pose_vis[:, C.POSE_MP]))
-        self.body_w = torch.where(vis > MIN_VISIBILITY, vis, torch.zeros_like(vis)) * ok[:, None]
+        # landmarks MediaPipe places outside the frame are guesses: ignore them
+        xy = lm.pose_xy
+        inside = ((xy[..., 0] >= 0) & (xy[..., 0] <= lm.width_px) & (xy[..., 1] >= 0)
+                  & (xy[..., 1] <= lm.height_px))
+        pv = np.where(inside, np.nan_to_num(lm.pose_vis), 0.0).astype(np.float32)
+        vis = torch.from_numpy(pv[:, C.POSE_MP])
+        self.body_w = _visibility_weight(vis) * ok[:, None]
         self.body_xy = _nan0(lm.pose_xy[:, C.POSE_MP] / H)
         # 3D bone directions from MediaPipe's metric landmarks, in camera axes
         a, b = C.POSE_BONES_MP[:, 0], C.POSE_BONES_MP[:, 1]
         d = lm.pose_world[:, b] - lm.pose_world[:, a]
         d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
         self.bone_dir = _nan0(d)
-        pv = np.nan_to_num(lm.pose_vis)
         bw = np.minimum(pv[:, a], pv[:, b])
-        self.bone_w = torch.from_numpy(np.where(bw > MIN_VISIBILITY, bw, 0.0).astype(np.float32)) * ok[:, None]
+        self.bone_w = _visibility_weight(torch.from_numpy(bw.astype(np.float32))) * ok[:, None]
         smplx_of = dict(C.POSE_TO_SMPLX)
         self.bone_a = torch.tensor([smplx_of[i] for i in a])
         self.bone_b = torch.tensor([smplx_of[i] for i in b])
@@ -304,7 +316,7 @@ class SequenceFitter:
             else:
                 root_mask = None
             if self.o.optimizer == "lbfgs" and stage == 1:
-                opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, history_size=20,
+                opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, max_eval=iters, history_size=20,
                                         line_search_fn="strong_wolfe", tolerance_grad=1e-9,
                                         tolerance_change=1e-12)
 
@@ -315,7 +327,8 @@ class SequenceFitter:
                     return value
 
                 opt.step(closure)
-                loss = self.loss(stage).detach()
+                with torch.no_grad():
+                    loss = self.loss(stage)
                 continue
             opt = torch.optim.Adam(params, lr=self.o.lr)
             for _ in range(iters):

@@ -16,6 +16,8 @@ import numpy as np
 
 from vr_study.errors import InputError
 
+from .quiet import native_stderr_silenced
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_SIDE_PX = 1280
 
@@ -78,7 +80,8 @@ def open_source(path: str | Path, fps_in: float | None = None, max_side_px: int 
     if path.suffix.lower() in IMAGE_SUFFIXES:
         img = _read_image(path, max_side_px)
         return FrameSource(path, "image", float(fps_in or 30.0), 1, img.shape[1], img.shape[0], (path,))
-    cap = cv2.VideoCapture(str(path))
+    with native_stderr_silenced():
+        cap = cv2.VideoCapture(str(path))
     try:
         ok, bgr = cap.read() if cap.isOpened() else (False, None)
         if not ok or bgr is None:

@@ -7,15 +7,13 @@ flag False.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .correspondence import FACE_MESH_IBUG51
+from .quiet import native_stderr_silenced
 
 
 @dataclass
@@ -53,22 +51,6 @@ class Landmarks:
                    nan(21, 3), no(), nan(51, 2), no(), float(fps), int(width_px), int(height_px))
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: MediaPipe's C++ logs its start-up warnings there
-    before any log level can be set. Python-level errors still propagate as exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _xy(lms, w: int, h: int) -> np.ndarray:
     return np.array([(p.x * w, p.y * h) for p in lms.landmark], np.float32)
 
@@ -80,7 +62,7 @@ def detect_landmarks(frames: Iterable[np.ndarray], fps: float, static_image_mode
     ``static_image_mode=False`` tracks between frames (faster for video); True treats
     every frame as a new photo. ``progress(n)`` is called after each frame.
     """
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import mediapipe as mp
 
         holistic = mp.solutions.holistic.Holistic(static_image_mode=static_image_mode, model_complexity=1,
@@ -95,7 +77,7 @@ def detect_landmarks(frames: Iterable[np.ndarray], fps: float, static_image_mode
             if rows:
                 r = holistic.process(np.ascontiguousarray(rgb))
             else:  # the graph's models start (and log) on the first frame
-                with _native_stderr_silenced():
+                with native_stderr_silenced():
                     r = holistic.process(np.ascontiguousarray(rgb))
             row: dict = {}
             if r.pose_landmarks is not None and r.pose_world_landmarks is not None:

@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip
 
@@ -87,6 +85,12 @@ def reconstruct(video: str | Path, body_model: str | Path | None = None, audio: 
     lm = extract_landmarks(video, o.fps_in,
                            progress=(lambda k: progress("landmarks", k, total["n"])) if progress else None,
                            on_open=on_open)
+    if audio_info is not None:  # before the fit: a mismatch should not cost the slow part
+        audio_s = len(audio_info.samples) / audio_info.sample_rate_hz
+        video_s = lm.num_frames / lm.fps
+        if abs(audio_s - video_s) > AUDIO_TOLERANCE_S:
+            raise InputError(audio, None, f"lasts {audio_s:.2f} s but the video lasts {video_s:.2f} s",
+                             "give the audio track of this video (e.g. `ffmpeg -i VIDEO -vn -ac 1 speech.wav`)")
     model = KeypointModel.from_smplx(body)
     fit_total = o.fit.init_iterations + o.fit.iterations
     fitter = SequenceFitter(model, lm, o.fit)
@@ -106,9 +110,4 @@ def reconstruct(video: str | Path, body_model: str | Path | None = None, audio: 
     clip = clip.resample(o.fps_out) if lm.num_frames > 1 else clip.replace(fps=float(o.fps_out))
     if audio_info is not None:
         clip.meta.audio_path = str(audio)
-        audio_s = len(audio_info.samples) / audio_info.sample_rate_hz
-        video_s = lm.num_frames / lm.fps
-        if abs(audio_s - video_s) > AUDIO_TOLERANCE_S:
-            raise InputError(audio, None, f"lasts {audio_s:.2f} s but the video lasts {video_s:.2f} s",
-                             "give the audio track of this video (e.g. `ffmpeg -i VIDEO -vn -ac 1 speech.wav`)")
     return clip.validate(str(video))

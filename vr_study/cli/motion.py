@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("output", help="output .npz (BEAT2 layout)")
     conv.add_argument("--from", dest="fmt", help="input format, when it cannot be detected")
     conv.add_argument("--fps", type=float, help="resample to this frame rate (Hz)")
+    conv.add_argument("--source-fps", type=float,
+                      help="frame rate (Hz) of inputs that do not record one (PIXIE folders, TalkSHOW .npy)")
     conv.add_argument("--trim", nargs=2, type=float, metavar=("START_S", "END_S"), help="keep [START_S, END_S) seconds")
     conv.add_argument("--audio", help="speech wav the clip belongs to (its length is checked)")
     conv.add_argument("--body-model", help="SMPL-X model file whose hand mean TalkSHOW poses are offsets from")
@@ -51,6 +53,8 @@ def _reader_options(args) -> dict:
     opts = {}
     if getattr(args, "num_samples", 1) != 1 or getattr(args, "sample", 0):
         opts.update(num_samples=args.num_samples, sample=args.sample)
+    if getattr(args, "source_fps", None):
+        opts["fps"] = args.source_fps
     if getattr(args, "body_model", None):
         from vr_study.body import load_body_model
 

@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(stage: str, k: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
+            for other in bars.values():
+                other.close()
             unit = "frame" if stage == "landmarks" else "step"
             bar = bars[stage] = tqdm(total=total or None, desc=stage, unit=unit, leave=False)
         bar.update(k)
