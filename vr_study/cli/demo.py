@@ -158,7 +158,7 @@ def run_demo(args) -> int:
     data = simulate_study(participants=args.participants, seed=1)
     data.to_csv(out / "simulated_responses.csv", index=False)
     results = build_report(data, out / "report", metrics=simulate_metrics(seed=1),
-                           options=ReportOptions(jobs=2))
+                           options=ReportOptions(jobs=2, source="simulated study (analysis.simulate_study, seed 1)"))
     steps.done(t, f"{out / 'report' / 'index.html'} ({len(results.get('items', {}))} items analysed)")
 
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=str))
