@@ -1,6 +1,6 @@
 """Tablet response round trip: tap (form POST) to committed row, 8 tablets submitting at once.
 
-Ours: the tablet server runs in its own process (``python -m questionnaires.tablet``, as in
+Ours: the tablet server runs in its own process (``vr-study tablet serve``, as in
 a lab) on a fresh SQLite study database; 8 client threads, one per tablet session, each
 load their next questionnaire page (not timed) and then POST the filled form at the same
 moment (a barrier per round). The timed interval is from sending the POST to receiving the
@@ -74,7 +74,7 @@ def run_ours(workdir: Path, rounds: int) -> tuple[dict, int]:
         sessions.append((sid, db.session_code(sid), pids))
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "questionnaires.tablet", str(db_path), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "vr_study.cli", "tablet", "serve", str(db_path), "--port", str(port),
                              "--experimenter-token", "bench"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -24,11 +24,9 @@ database's ``meta`` table.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import secrets
-import sys
 import threading
 import time
 import urllib.parse
@@ -535,35 +533,3 @@ def serve(db: StudyDatabase, host: str = "127.0.0.1", port: int = 0, *, instrume
     running = RunningServer(url)
     running.url, running.app, running._server, running._thread = url, app, server, thread
     return running
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m questionnaires.tablet DB [--host H] [--port P]``: run the server in the foreground."""
-    import uvicorn
-
-    from vr_study.errors import EXIT_BAD_INPUT, InputError
-
-    ap = argparse.ArgumentParser(prog="python -m questionnaires.tablet", description=main.__doc__)
-    ap.add_argument("database", help="study database: SQLite path or SQLAlchemy URL")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for tablets on Wi-Fi)")
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--instruments", default=None, help="folder of instrument YAML files")
-    ap.add_argument("--experimenter-token", default=None)
-    args = ap.parse_args(argv)
-    try:
-        if "://" not in args.database and not Path(args.database).is_file():
-            raise InputError(args.database, None, "does not exist",
-                             "give the study database the session uses (it is created by the session, not here)")
-        db = StudyDatabase(args.database)
-        app = create_app(db, args.instruments, args.experimenter_token)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"tablet pages: http://{args.host}:{args.port}/t/join   experimenter: "
-          f"http://{args.host}:{args.port}/x/login?token={app.state.experimenter_token}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -246,7 +246,7 @@ def test_eight_tablets_over_http_with_a_double_tap_and_an_out_of_range_answer(tm
 
 
 def _start_server(path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "questionnaires.tablet", str(path), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "vr_study.cli", "tablet", "serve", str(path), "--port", str(port),
                              "--experimenter-token", "x"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

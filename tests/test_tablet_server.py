@@ -277,7 +277,7 @@ def test_cancelled_prompt_and_finished_session(db, server):
 def test_standalone_server_refuses_bad_input_in_one_line(tmp_path):
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-m", "questionnaires.tablet", str(tmp_path / "missing.sqlite")],
+    r = subprocess.run([sys.executable, "-m", "vr_study.cli", "tablet", "serve", str(tmp_path / "missing.sqlite")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert r.stderr.startswith("error: ") and "missing.sqlite: does not exist" in r.stderr
@@ -285,7 +285,7 @@ def test_standalone_server_refuses_bad_input_in_one_line(tmp_path):
     StudyDatabase(tmp_path / "s.sqlite").close()
     (tmp_path / "inst").mkdir()
     (tmp_path / "inst" / "bad.yaml").write_text("id: bad\ntitle: B\nsource: s\nitems: []\n")
-    r = subprocess.run([sys.executable, "-m", "questionnaires.tablet", str(tmp_path / "s.sqlite"), "--instruments",
+    r = subprocess.run([sys.executable, "-m", "vr_study.cli", "tablet", "serve", str(tmp_path / "s.sqlite"), "--instruments",
                         str(tmp_path / "inst")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "bad.yaml:4: field 'items'" in r.stderr, r.stderr
 
