@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var body = document.body;
+  var submitting = false;  // a form is on its way: the poller must not navigate away from it
 
   // ---- questionnaire form: live progress, block half-filled submits, no double submit
   var form = document.querySelector("form.questionnaire");
@@ -50,6 +51,7 @@
       }
       if (sending) { ev.preventDefault(); return; }   // a second tap while the first is on its way
       sending = true;
+      submitting = true;
       var btn = form.querySelector("button.submit");
       if (btn) { btn.disabled = true; btn.textContent = "Saving\u2026"; }
     });
@@ -61,6 +63,7 @@
     var shown = body.dataset.prompt || "";
     var ms = parseInt(body.dataset.pollMs || "1000", 10);
     var tick = function () {
+      if (submitting) { return; }
       var xhr = new XMLHttpRequest();
       xhr.open("GET", pollUrl);
       xhr.onload = function () {
@@ -69,6 +72,7 @@
         var st = JSON.parse(xhr.responseText);
         var next = st.prompt_id === null ? "" : String(st.prompt_id);
         var ended = st.session_status === "finished" || st.session_status === "aborted";
+        if (submitting) { return; }
         if (next !== shown || (ended && !shown)) { window.location.href = "/t/"; }
       };
       xhr.send();

@@ -12,7 +12,8 @@
  *
  * Environment (all optional):
  *   XR_HEADLESS_HEAD_POSE      "x,y,z[,qx,qy,qz,qw]" head pose in STAGE (default 0,1.6,0)
- *   XR_HEADLESS_HEAD_SWAY_M    amplitude (m) of a 0.25 Hz left-right head sway (default 0)
+ *   XR_HEADLESS_HEAD_SWAY_M    amplitude (m) of a 0.25 Hz left-right head sway starting at 0
+ *                              at the first posed frame (default 0)
  *   XR_HEADLESS_IPD_M          interpupillary distance in metres (default 0.063)
  *   XR_HEADLESS_VIEW_SIZE      "WxH" recommended per-eye image size (default 640x720)
  *   XR_HEADLESS_CAPTURE_DIR    directory: at xrEndFrame, write each eye's image as PPM
@@ -242,6 +243,10 @@ static int quat_valid(XrQuaternionf q) {
     return fabsf(n - 1.0f) < 0.01f;
 }
 
+/* Time (ns) at which the head sway starts: the first real time a pose is asked for, so the
+ * scripted motion is the same in every run whatever the clock reads. */
+static XrTime sway_origin = 0;
+
 /* Scripted head pose in STAGE at time t (nanoseconds). */
 static XrPosef head_pose(XrTime t) {
     XrPosef p = {{0, 0, 0, 1}, {0, 1.6f, 0}};
@@ -259,7 +264,10 @@ static XrPosef head_pose(XrTime t) {
         }
     }
     double sway = env_double("XR_HEADLESS_HEAD_SWAY_M", 0.0);
-    if (sway != 0.0) p.position.x += (float)(sway * sin(2.0 * M_PI * 0.25 * (double)t * 1e-9));
+    if (sway != 0.0 && t > 0) {
+        if (sway_origin == 0) sway_origin = t;
+        p.position.x += (float)(sway * sin(2.0 * M_PI * 0.25 * (double)(t - sway_origin) * 1e-9));
+    }
     return p;
 }
 
