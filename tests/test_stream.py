@@ -268,3 +268,34 @@ def test_live_generator_streams_motion_as_speech_arrives(tmp_path):
     finally:
         th.join(2)
         srv.close()
+
+
+def test_play_sends_an_audio_cue_with_the_clips_speech(tmp_path):
+    """Renderers learn when to start the speech: at the clip's start, at its audio offset."""
+    import soundfile as sf
+
+    from vr_study.formats import write_motion
+    from vr_study.stream import library_resolver
+
+    sf.write(tmp_path / "speech.wav", np.zeros(16000, np.float32), 16000)
+    clip = MotionClip.zeros(30, 30)
+    clip.meta.audio_path, clip.meta.audio_offset_s = "speech.wav", 0.25  # relative to the clip file
+    write_motion(clip, tmp_path / "c.npz")
+    srv = PoseServer("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", library_resolver(None))
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        with PoseSubscriber(srv.publisher.endpoint, ["agent"]) as sub, StreamControl(srv.control_endpoint) as ctl:
+            ctl.load("agent", str(tmp_path / "c.npz"))
+            pump(sub, 0.3, lambda: sub.avatars() == ["agent"])
+            reply = ctl.play("agent")
+            assert reply["audio_cued"] is True
+            pump(sub, 1.0, lambda: False)
+            (cue,) = sub.take_audio_cues()
+            assert cue.start_s == pytest.approx(reply["start_s"]) and cue.offset_s == pytest.approx(0.25)
+            assert cue.audio == str((tmp_path / "speech.wav").resolve())
+            assert sub.take_audio_cues() == []  # each cue once
+            ctl.shutdown()
+    finally:
+        th.join(2)
+        srv.close()

@@ -151,3 +151,42 @@ def test_renderer_survives_a_killed_and_restarted_publisher_and_malformed_messag
     open_change = np.abs(c0[rows, cols] - o0[rows, cols]).mean()
     closed_change = np.abs(c0[rows, cols] - c1[rows, cols]).mean()
     assert open_change > 1.0 and open_change > 3 * closed_change, (open_change, closed_change)
+
+
+def test_streamed_clip_starts_its_speech_in_the_renderer(tmp_path):
+    """The pose server's audio cue reaches the renderer, which schedules the speech for the
+    clip's start time (simulator, recorded audio backend)."""
+    import threading
+
+    import soundfile as sf
+
+    from vr_study.formats import write_motion
+    from vr_study.motion import MotionClip
+    from vr_study.stream import PoseServer, StreamControl, library_resolver
+
+    sf.write(tmp_path / "speech.wav", np.zeros(8000, np.float32), 16000)
+    clip = MotionClip.zeros(60, 30)
+    clip.meta.audio_path = "speech.wav"
+    write_motion(clip, tmp_path / "c.npz")
+    srv = PoseServer("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", library_resolver(None))
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        with StreamControl(srv.control_endpoint) as ctl:
+            ctl.load("agent", str(tmp_path / "c.npz"))
+            renderer = subprocess.Popen(
+                [sys.executable, "-m", "vr_study.cli", "xr", "run", "--simulate", "--stream", srv.publisher.endpoint,
+                 "--avatar", "agent", "--frames", "150", "--eye-size", "160x180", "--audio-backend", "recorded",
+                 "--frame-log", str(tmp_path / "f.jsonl")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            wait_for(lambda: len(read_log(tmp_path / "f.jsonl")) > 5, 90, "the renderer's first frames")
+            start = ctl.play("agent")["start_s"]
+            out, err = renderer.communicate(timeout=120)
+            ctl.shutdown()
+    finally:
+        th.join(5)
+        srv.close()
+    assert renderer.returncode == 0, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    (started,) = report["audio_cues"]["started"]
+    assert started["start_s"] == pytest.approx(start, abs=1e-6)
+    assert started["duration_s"] == pytest.approx(0.5) and not report["audio_cues"]["problems"]

@@ -93,10 +93,18 @@ def test_audio_starts_with_the_motion():
     p.start_playback(60.0)  # once only
     assert p.motion_start_s == pytest.approx(50.25) and src.start_time_s == pytest.approx(50.25)
     assert len(out.schedules) == 1 and out.schedules[0].start_time_s == pytest.approx(50.25)
-    delayed = RecordedAudioOutput()
-    p2 = Presenter(None, ClipPoseSource(clip), None, audio=audio, audio_output=delayed, audio_offset_s=0.12)
+    # MotionMeta.audio_offset_s: the clip's first frame plays with the speech at 0.12 s, so the
+    # speech starts 0.12 s in (a trimmed clip) ...
+    inside = RecordedAudioOutput()
+    p2 = Presenter(None, ClipPoseSource(clip), None, audio=audio, audio_output=inside, audio_offset_s=0.12)
     p2.start_playback(10.0)
-    assert delayed.schedules[0].start_time_s - p2.motion_start_s == pytest.approx(0.12)
+    assert inside.schedules[0].start_time_s == pytest.approx(p2.motion_start_s)
+    assert inside.schedules[0].duration_s == pytest.approx(1.0 - 0.12)
+    # ... and a negative offset delays the speech after the motion's start
+    delayed = RecordedAudioOutput()
+    p3 = Presenter(None, ClipPoseSource(clip), None, audio=audio, audio_output=delayed, audio_offset_s=-0.12)
+    p3.start_playback(10.0)
+    assert delayed.schedules[0].start_time_s - p3.motion_start_s == pytest.approx(0.12)
 
 
 def test_audio_backend_falls_back_to_recording(capsys):

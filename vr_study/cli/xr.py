@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--validate", action="store_true", help="enable the Khronos core validation layer")
     r.add_argument("--audio-backend", choices=["auto", "sounddevice", "recorded"], default="auto",
                    help="auto: PortAudio when available, else record the scheduled start only")
+    r.add_argument("--audio-root", help="with --stream: a copy of the stimulus library, where cued speech is looked "
+                                        "up when the pose server's path does not exist on this machine")
     r.add_argument("--lead", type=float, default=0.3,
                    help="seconds between the first frame and the clip's start (default 0.3)")
     r.add_argument("--distance", type=float, default=1.3, help="metres from the participant to the avatar")
@@ -144,12 +146,12 @@ def _run(args) -> int:
                          "use --skinning auto or cpu") from None
     if skinning_note and args.skinning == "auto":
         print(f"note: skinning on the CPU: {skinning_note}", file=sys.stderr)
-    audio_out = open_audio_output(args.audio_backend) if audio is not None else None
+    audio_out = open_audio_output(args.audio_backend) if (audio is not None or args.stream) else None
     presenter_box = []
 
     def make_presenter(scene):
         p = Presenter(scene, source, body, audio=audio, audio_output=audio_out, audio_offset_s=audio_offset,
-                      lead_s=args.lead, distance_m=args.distance, skinning=skinning)
+                      lead_s=args.lead, distance_m=args.distance, skinning=skinning, audio_root=args.audio_root)
         presenter_box.append(p)
         return p
 
@@ -198,8 +200,15 @@ def _run(args) -> int:
         report["motion_start_s"] = round(p.motion_start_s, 6)
     if p is not None and p.audio_schedule is not None:
         s = p.audio_schedule
+        # when the speech position that belongs to the clip's first frame plays, relative to
+        # that frame (0: in sync); a positive offset is skipped into, a negative one delays the speech
         report["audio"] = {"backend": s.backend, "start_s": round(s.start_time_s, 6),
-                           "offset_to_motion_s": round(s.start_time_s - p.motion_start_s - audio_offset, 6)}
+                           "offset_to_motion_s": round(s.start_time_s + min(0.0, audio_offset) - p.motion_start_s, 6)}
+    if p is not None and (p.cue_schedules or p.cue_problems):
+        report["audio_cues"] = {"backend": audio_out.name if audio_out else None,
+                                "started": [{"start_s": round(c.start_time_s, 6), "duration_s": round(c.duration_s, 3)}
+                                            for c in p.cue_schedules],
+                                "problems": p.cue_problems}
     print(json.dumps(report))
     if "loss" in str(report.get("exit_reason", "")) or report.get("exit_reason") == "session lost":
         print(f"error: the OpenXR session was lost ({report['exit_reason']}); is the headset connected?",

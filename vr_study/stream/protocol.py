@@ -7,7 +7,13 @@ A pose message has three frames::
     [payload]  float32 little endian: full_pose (55*3 radians, axis-angle, BEAT2 joint
                order), transl (3, metres), expression (E coefficients)
 
-Header fields: magic ``b"VRPS"``, protocol version, layout id, number of expression
+An *audio cue* tells renderers when to start an avatar's speech: same topic, a header
+with magic ``b"VRAC"`` (version, cue id, epoch, start time, audio offset) and a small JSON
+payload naming the file (``audio``: the path on the pose server's machine; ``library``: the
+path inside the stimulus library, for a renderer on another machine with a copy of it).
+At monotonic time ``start_s`` the audio must be at ``offset_s`` seconds.
+
+Header fields of a pose: magic ``b"VRPS"``, protocol version, layout id, number of expression
 coefficients E, publisher epoch (random per publisher start, so that a restarted
 publisher whose sequence numbers begin again is recognised), sequence number, presentation
 time (seconds on the shared clock: CLOCK_MONOTONIC of the machine, ``time.monotonic()``),
@@ -28,6 +34,11 @@ HEADER_SIZE = HEADER_STRUCT.size
 POSE_FLOATS = 55 * 3
 MAX_EXPRESSION = 400
 MAX_TOPIC_BYTES = 64
+
+
+CUE_MAGIC = b"VRAC"
+CUE_STRUCT = struct.Struct("<4sHxxIQdd")
+MAX_CUE_JSON_BYTES = 4096
 
 
 class MalformedMessage(ValueError):
@@ -109,3 +120,53 @@ def decode_pose(frames: list[bytes]) -> tuple[str, PoseHeader, PoseSample]:
     sample = PoseSample(full_pose=data[:POSE_FLOATS].reshape(55, 3), transl=data[POSE_FLOATS:POSE_FLOATS + 3],
                         expression=data[POSE_FLOATS + 3:], time_s=time_s, seq=seq)
     return avatar, h, sample
+
+
+@dataclass(frozen=True)
+class AudioCue:
+    """Start ``audio`` so that its position ``offset_s`` (s) plays at ``start_s`` (monotonic s)."""
+
+    avatar: str
+    epoch: int
+    cue_id: int
+    start_s: float
+    offset_s: float
+    audio: str
+    library_path: str | None = None
+
+
+def is_audio_cue(frames: list[bytes]) -> bool:
+    return len(frames) == 3 and bytes(frames[1][:4]) == CUE_MAGIC
+
+
+def encode_audio_cue(cue: AudioCue) -> list[bytes]:
+    """Frames of one audio-cue message."""
+    import json
+
+    header = CUE_STRUCT.pack(CUE_MAGIC, VERSION, cue.epoch & 0xFFFFFFFF, cue.cue_id, float(cue.start_s),
+                             float(cue.offset_s))
+    payload = json.dumps({"audio": cue.audio, "library": cue.library_path}).encode("utf-8")
+    return [cue.avatar.encode("utf-8"), header, payload]
+
+
+def decode_audio_cue(frames: list[bytes]) -> AudioCue:
+    """Parse an audio-cue message; raise :class:`MalformedMessage` for anything off-protocol."""
+    import json
+
+    topic, header, payload = frames
+    if len(header) != CUE_STRUCT.size or len(payload) > MAX_CUE_JSON_BYTES:
+        raise MalformedMessage("bad audio cue sizes")
+    _magic, version, epoch, cue_id, start_s, offset_s = CUE_STRUCT.unpack(header)
+    if version != VERSION:
+        raise MalformedMessage(f"unknown protocol version {version}")
+    if not (np.isfinite(start_s) and np.isfinite(offset_s)):
+        raise MalformedMessage("cue time is not finite")
+    try:
+        avatar = bytes(topic).decode("utf-8")
+        data = json.loads(bytes(payload).decode("utf-8"))
+        audio, library = data["audio"], data.get("library")
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise MalformedMessage("audio cue payload is not the expected JSON") from None
+    if not isinstance(audio, str) or not (library is None or isinstance(library, str)):
+        raise MalformedMessage("audio cue paths must be strings")
+    return AudioCue(avatar, epoch, cue_id, start_s, offset_s, audio, library)

@@ -6,7 +6,7 @@ import secrets
 import numpy as np
 import zmq
 
-from vr_study.stream.protocol import encode_pose
+from vr_study.stream.protocol import AudioCue, encode_audio_cue, encode_pose
 from vr_study.stream.security import CurveKeys, make_curve_server
 
 
@@ -24,6 +24,7 @@ class PosePublisher:
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.epoch = secrets.randbits(32)
         self._seq: dict[str, int] = {}
+        self._cues = 0
 
     def send(self, avatar: str, time_s: float, fps: float, full_pose: np.ndarray, transl: np.ndarray,
              expression: np.ndarray) -> int:
@@ -33,6 +34,14 @@ class PosePublisher:
         self._sock.send_multipart(encode_pose(avatar, self.epoch, seq, time_s, fps, full_pose, transl, expression),
                                   copy=False)
         return seq
+
+    def send_audio_cue(self, avatar: str, start_s: float, offset_s: float, audio: str,
+                       library_path: str | None = None) -> AudioCue:
+        """Tell renderers: ``audio`` at position ``offset_s`` (s) plays at monotonic ``start_s``."""
+        self._cues += 1
+        cue = AudioCue(avatar, self.epoch, self._cues, float(start_s), float(offset_s), str(audio), library_path)
+        self._sock.send_multipart(encode_audio_cue(cue))
+        return cue
 
     def send_raw(self, frames: list[bytes]) -> None:
         """Send frames as they are (for tests of malformed input)."""

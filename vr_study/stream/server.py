@@ -128,8 +128,10 @@ class PoseServer:
             tr.start_s = float(at) if at is not None else now + self.lead_s
             tr.loop = bool(req.get("loop", False))
             tr.next_frame = 0
-            self.live.pop(str(req.get("avatar")), None)
-            return {"ok": True, "start_s": tr.start_s, "duration_s": tr.clip.duration_s}
+            avatar = str(req.get("avatar"))
+            self.live.pop(avatar, None)
+            cued = self._cue_clip_audio(avatar, tr)
+            return {"ok": True, "start_s": tr.start_s, "duration_s": tr.clip.duration_s, "audio_cued": cued}
         if cmd == "stop":
             tr = self._track(req)
             tr.start_s = None
@@ -168,6 +170,8 @@ class PoseServer:
             track.last = prev.last
         self.live[avatar] = track
         self.tracks.pop(avatar, None)
+        if audio.path:
+            self.publisher.send_audio_cue(avatar, track.audio_start_s, 0.0, str(Path(audio.path).resolve()))
         return {"ok": True, "audio_start_s": track.audio_start_s, "duration_s": audio.duration_s,
                 "latency_s": source.latency_s}
 
@@ -207,6 +211,15 @@ class PoseServer:
                 tr.last_idle_s = now
         return next_due
 
+    def _cue_clip_audio(self, avatar: str, tr: _Track) -> bool:
+        """Tell renderers when to start the clip's speech (if it has a readable file)."""
+        m = tr.clip.meta
+        if not m.audio_path or not Path(m.audio_path).is_file() or tr.start_s is None:
+            return False
+        self.publisher.send_audio_cue(avatar, tr.start_s, m.audio_offset_s, str(Path(m.audio_path).resolve()),
+                                      m.extra.get("library_audio"))
+        return True
+
     def _track(self, req: dict[str, Any]) -> _Track:
         avatar = str(req.get("avatar", ""))
         if avatar not in self.tracks:
@@ -242,6 +255,7 @@ class PoseServer:
                     if tr.loop:
                         tr.start_s += c.num_frames / c.fps
                         tr.next_frame = 0
+                        self._cue_clip_audio(avatar, tr)
                     else:
                         tr.start_s = None
                         tr.last_idle_s = now
@@ -279,11 +293,20 @@ def library_resolver(library_dir: str | Path | None) -> ClipResolver:
     def resolve(name: str) -> MotionClip:
         p = Path(name)
         if p.suffix in (".npz", ".npy") and p.exists():
-            return read_motion(p)
+            clip = read_motion(p)
+            audio = clip.meta.audio_path
+            if audio and not Path(audio).is_absolute() and (p.parent / audio).is_file():
+                clip.meta.audio_path = str((p.parent / audio).resolve())  # stored relative to the clip
+            return clip
         if library_dir is not None:
             from vr_study.library import StimulusLibrary
 
-            return StimulusLibrary.open(library_dir).read_clip(name)
+            lib = StimulusLibrary.open(library_dir)
+            clip = lib.read_clip(name)
+            audio = lib.audio_of(name)
+            clip.meta.audio_path = str(audio.resolve()) if audio is not None else None
+            clip.meta.extra["library_audio"] = lib.entry(name).audio
+            return clip
         raise InputError(name, None, "is neither a motion file nor a library clip id",
                          "give a path to a .npz or start the server with --library DIR")
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import zmq
 
 from vr_study.stream.jitter import BufferStats, JitterBuffer
-from vr_study.stream.protocol import MalformedMessage, PoseSample, decode_pose
+from vr_study.stream.protocol import (AudioCue, MalformedMessage, PoseSample, decode_audio_cue, decode_pose,
+                                     is_audio_cue)
 from vr_study.stream.security import make_curve_client
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class PoseSubscriber:
         self._capacity = buffer_capacity
         self._dropped_malformed = 0
         self._dropped_unknown = 0
+        self._cues: list[AudioCue] = []
+        self._cues_seen: set[tuple[int, int]] = set()
 
     # ------------------------------------------------------------------ receiving
     def poll(self, timeout_ms: int = 0, max_messages: int = 10000) -> int:
@@ -75,6 +78,9 @@ class PoseSubscriber:
         return n
 
     def _handle(self, frames: list[bytes]) -> None:
+        if is_audio_cue(frames):
+            self._handle_cue(frames)
+            return
         try:
             avatar, header, sample = decode_pose(frames)
         except MalformedMessage as e:
@@ -89,7 +95,27 @@ class PoseSubscriber:
             buf = self._buffers[avatar] = JitterBuffer(capacity=self._capacity)
         buf.push(header, sample)
 
+    def _handle_cue(self, frames: list[bytes]) -> None:
+        try:
+            cue = decode_audio_cue(frames)
+        except MalformedMessage as e:
+            self._dropped_malformed += 1
+            log.debug("dropped malformed audio cue: %s", e)
+            return
+        if self._wanted is not None and cue.avatar not in self._wanted:
+            self._dropped_unknown += 1
+            return
+        key = (cue.epoch, cue.cue_id)
+        if key not in self._cues_seen:
+            self._cues_seen.add(key)
+            self._cues.append(cue)
+
     # ------------------------------------------------------------------ reading
+    def take_audio_cues(self) -> list[AudioCue]:
+        """Audio cues received since the last call (each once), oldest first."""
+        out, self._cues = self._cues, []
+        return out
+
     def avatars(self) -> list[str]:
         """Avatar ids seen so far."""
         return sorted(self._buffers)

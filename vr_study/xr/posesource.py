@@ -107,6 +107,10 @@ class StreamPoseSource:
     def finished(self, display_time_s: float) -> bool:
         return False  # a stream ends when the runtime or the user ends the session
 
+    def take_audio_cues(self) -> list:
+        """Audio cues (:class:`vr_study.stream.protocol.AudioCue`) received since the last call."""
+        return self._sub.take_audio_cues()
+
     def stats(self) -> dict:
         st = self._sub.stats
         return {"received": st.received, "gaps": st.gaps, "late": st.late, "restarts": st.restarts,

@@ -32,13 +32,15 @@ class Presenter:
     """Keeps the scene's avatars posed for each display time.
 
     ``lead_s``: how long after the first rendered frame a clip (and its audio) starts,
-    so that the audio device has time to start. ``audio_offset_s``: when the speech starts
-    relative to the motion (MotionMeta.audio_offset_s).
+    so that the audio device has time to start. ``audio_offset_s``: the position in the
+    speech (s) that plays with the clip's first frame (MotionMeta.audio_offset_s).
+    ``audio_root``: folder in which to look for the speech of the pose stream's audio cues
+    by their stimulus-library path, when the pose server's own path does not exist here.
     """
 
     def __init__(self, scene: "Scene", source: PoseSource, body_model: Any, audio: Audio | None = None,
                  audio_output: AudioOutput | None = None, audio_offset_s: float = 0.0, lead_s: float = 0.3,
-                 distance_m: float = 1.3, skinning: str = "auto"):
+                 distance_m: float = 1.3, skinning: str = "auto", audio_root: str | None = None):
         from vr_study.xr.gpuskin import resolve_skinning
 
         self.skinning, self.skinning_note = resolve_skinning(skinning, body_model)
@@ -56,6 +58,9 @@ class Presenter:
         self.participant: tuple[np.ndarray, float] | None = None  # head position (3,), yaw (rad)
         self.motion_start_s: float | None = None
         self.audio_schedule: AudioSchedule | None = None
+        self.audio_root = audio_root
+        self.cue_schedules: list[AudioSchedule] = []  # speech started by the stream's audio cues
+        self.cue_problems: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ placement
@@ -98,7 +103,35 @@ class Presenter:
         if isinstance(self.source, ClipPoseSource):
             self.source.start(self.motion_start_s)
         if self.audio is not None and self.audio_output is not None:
-            self.audio_schedule = self.audio_output.play_at(self.audio, self.motion_start_s + self.audio_offset_s)
+            self.audio_schedule = self._play(self.audio, self.audio_offset_s, self.motion_start_s)
+
+    def _play(self, audio: Audio, position_s: float, at_s: float) -> AudioSchedule:
+        """Have ``audio`` at ``position_s`` seconds play at monotonic time ``at_s``."""
+        assert self.audio_output is not None
+        if position_s > 0:  # start inside the speech
+            skip = int(round(position_s * audio.sample_rate_hz))
+            return self.audio_output.play_at(Audio(audio.samples[skip:], audio.sample_rate_hz, audio.channels,
+                                                   audio.path), at_s)
+        return self.audio_output.play_at(audio, at_s - position_s)  # the speech starts after the motion
+
+    def _take_audio_cues(self) -> None:
+        """Start the speech the pose server cued (stream sources only)."""
+        take = getattr(self.source, "take_audio_cues", None)
+        if take is None or self.audio_output is None:
+            return
+        from pathlib import Path
+
+        from vr_study.audio import read_audio
+        from vr_study.errors import InputError
+
+        for cue in take():
+            path = Path(cue.audio)
+            if not path.is_file() and cue.library_path and self.audio_root:
+                path = Path(self.audio_root) / cue.library_path
+            try:
+                self.cue_schedules.append(self._play(read_audio(path), cue.offset_s, cue.start_s))
+            except InputError as e:  # keep rendering: the motion goes on without its speech
+                self.cue_problems.append(str(e))
 
     def update(self, display_time_s: float) -> dict[str, float]:
         """Pose every avatar for ``display_time_s`` (monotonic s); returns pose age per avatar (s).
@@ -108,6 +141,7 @@ class Presenter:
         in its matrix products); GL uploads stay on the calling thread, which owns the context.
         """
         self.source.poll()
+        self._take_audio_cues()
         ages: dict[str, float] = {}
         todo = []
         for aid in self.source.avatar_ids():
