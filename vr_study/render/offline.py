@@ -176,6 +176,7 @@ class _Panel:
     caption: str
     chunk_start: int = -1
     chunk: np.ndarray | None = None  # (n, V, 3) posed vertices of frames chunk_start...
+    prepared: int = -1  # output frame whose vertices the mesh holds now
 
     def vertices(self, body: Any, frame: int) -> np.ndarray:
         frame = min(frame, self.clip.num_frames - 1)  # hold the last frame
@@ -220,14 +221,28 @@ class ClipRenderer:
             self.panels.append(_Panel(clip, mesh, body_node, floor_node, camera_node, camera, view_proj, caption))
         self._gl = FrameRenderer(*size)
 
+    def _prepare(self, index: int, frame: int) -> None:
+        """Pose clip ``index`` for output frame ``frame`` (skinning, normals, culling)."""
+        panel = self.panels[index]
+        if panel.prepared != frame:
+            panel.mesh.set_vertices(panel.vertices(self.body, frame), np.asarray(panel.camera.position),
+                                    panel.view_proj)
+            panel.prepared = frame
+
     def render_panel(self, index: int, frame: int) -> np.ndarray:
-        """RGB (height, width, 3) of clip ``index`` at output frame ``frame`` (no caption)."""
+        """RGB (height, width, 3) of clip ``index`` at output frame ``frame`` (no caption).
+
+        While this panel is drawn, the panel drawn next (the next clip, or the first clip's
+        next frame) is posed, so the CPU's work overlaps the drawing.
+        """
         panel = self.panels[index]
         for i, p in enumerate(self.panels):
             p.body_node.mesh.is_visible = p.floor_node.mesh.is_visible = i == index
-        panel.mesh.set_vertices(panel.vertices(self.body, frame), np.asarray(panel.camera.position), panel.view_proj)
+        self._prepare(index, frame)
         self.scene.main_camera_node = panel.camera_node
-        return self._gl.render(self.scene, [panel.mesh], [panel.floor_node.mesh])
+        nxt = (index + 1, frame) if index + 1 < len(self.panels) else (0, frame + 1)
+        ahead = (lambda: self._prepare(*nxt)) if nxt[1] < self.num_frames else None
+        return self._gl.render(self.scene, [panel.mesh], [panel.floor_node.mesh], while_drawing=ahead)
 
     def render(self, frame: int) -> np.ndarray:
         """The full output frame ``frame``: every panel with its caption, tiled."""

@@ -22,7 +22,7 @@ pixels are identical; ``benchmarks/render.py`` checks this frame by frame. On OS
 from __future__ import annotations
 
 import types
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -145,6 +145,7 @@ class FrameRenderer:
         self._fast = bool(self._offscreen._platform.supports_framebuffers())
         self._layers: dict[tuple, _StaticLayer] = {}  # by camera, scene, still meshes; oldest first
         self._static: frozenset = frozenset()
+        self._while_drawing: Callable[[], None] | None = None
 
     def invalidate(self) -> None:
         """Forget the cached still layers (they are redrawn on the next render)."""
@@ -188,6 +189,7 @@ class FrameRenderer:
         # pixels the moving meshes cannot reach are the still background's: read back only
         # the rectangle around the moving meshes and paste it in
         box = _screen_box(renderer, scene, moving, w, h)
+        self._run_while_drawing()
         if box is None:
             return _read_color(renderer), None
         image = layer.background.copy()
@@ -196,9 +198,21 @@ class FrameRenderer:
             image[h - y1:h - y0, x0:x1] = _read_color(renderer, box)
         return image, None
 
+    def _run_while_drawing(self) -> None:
+        job, self._while_drawing = self._while_drawing, None
+        if job is not None:
+            job()
+
     def render(self, scene: Any, dynamic_meshes: Iterable[DynamicMesh] = (),
-               static_meshes: Iterable[Any] = ()) -> np.ndarray:
-        """Draw ``scene`` from its main camera; return RGB (height, width, 3) uint8."""
+               static_meshes: Iterable[Any] = (), while_drawing: Callable[[], None] | None = None) -> np.ndarray:
+        """Draw ``scene`` from its main camera; return RGB (height, width, 3) uint8.
+
+        ``while_drawing``: called once the frame's draw calls are issued and before its
+        pixels are read back, so that CPU work for the next frame (e.g.
+        :meth:`DynamicMesh.set_vertices`) overlaps the drawing. It must not change what this
+        frame shows (the meshes' uploaded buffers are already in the GL's hands).
+        """
+        self._while_drawing = while_drawing
         self._offscreen._platform.make_current()
         for mesh in dynamic_meshes:
             mesh.sync()
@@ -213,6 +227,7 @@ class FrameRenderer:
                 del inner._forward_pass
         else:
             color, _ = self._offscreen.render(scene)
+        self._run_while_drawing()  # (not run yet when pyrender's own pass drew the frame)
         return np.ascontiguousarray(color)
 
     def close(self) -> None:
