@@ -125,8 +125,8 @@ def test_participant_answers_by_tapping_and_cannot_submit_half_filled_or_twice(s
     page.goto(f"{server}/t/")
     page.wait_for_url(f"**/t/prompt/{p2}")
     assert "Page 2 of 2" in page.inner_text("header.progress")
-    page.evaluate("document.querySelector('form.questionnaire').submit()")   # skips the submit handler
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.evaluate("document.querySelector('form.questionnaire').submit()")   # skips the submit handler
     assert "Nothing was saved" in page.inner_text("main")
     assert [r for r in db.responses(sid) if r.prompt_id == p2] == []
 
