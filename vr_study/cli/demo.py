@@ -45,7 +45,7 @@ class _Steps:
         print(f"      {text} ({time.monotonic() - t:.1f} s)", flush=True)
 
 
-def _demo_live(clip_path: Path, folder: Path, frames: int = 90) -> dict:
+def _demo_live(clip_path: Path, folder: Path, frames: int = 180) -> dict:
     """Pose server (this process) -> ZeroMQ -> XR simulator (its own process, as in a lab)."""
     import subprocess
     import sys
@@ -57,22 +57,28 @@ def _demo_live(clip_path: Path, folder: Path, frames: int = 90) -> dict:
     server = PoseServer("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", library_resolver(None))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    log = folder / "frames.jsonl"
+    log.unlink(missing_ok=True)
     try:
         with StreamControl(server.control_endpoint) as ctl:
-            ctl.load("agent", str(clip_path))
-            ctl.play("agent", loop=True)
-            proc = subprocess.run(
+            ctl.load("agent", str(clip_path))  # the avatar stands in its first pose until played
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "vr_study.cli", "xr", "run", "--simulate", "--stream", server.publisher.endpoint,
-                 "--avatar", "agent", "--frames", str(frames), "--eye-size", "320x360",
-                 "--frame-log", str(folder / "frames.jsonl"), "--capture-dir", str(folder / "eyes"),
-                 "--capture-every", "30"], capture_output=True, text=True, timeout=300)
+                 "--avatar", "agent", "--frames", str(frames), "--eye-size", "320x360", "--audio-backend", "recorded",
+                 "--frame-log", str(log), "--capture-dir", str(folder / "eyes"), "--capture-every", "30"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline and not (log.is_file() and log.stat().st_size):
+                time.sleep(0.05)  # the renderer is up and subscribed once it logs frames
+            ctl.play("agent")  # motion, and an audio cue for its speech
+            out, err = proc.communicate(timeout=300)
             ctl.shutdown()
     finally:
         thread.join(5)
         server.close()
     if proc.returncode != 0:
-        raise RuntimeError(f"XR simulator failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"XR simulator failed: {err.strip().splitlines()[-1:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _demo_study(folder: Path, library_root: Path) -> Path:
@@ -141,8 +147,10 @@ def run_demo(args) -> int:
     t = steps.start("live pipeline: pose server streams a clip to the headless XR simulator")
     live = _demo_live(chosen[0][1], out / "xr")
     summary["xr"] = live
+    cued = (live.get("audio_cues") or {}).get("started") or []
     steps.done(t, f"{live.get('frames')} stereo frames at {live.get('frame_rate_hz', 0):.1f} frames/s, "
-                  f"{live.get('stream', {}).get('received', 0)} poses received; {out / 'xr' / 'frames.jsonl'}")
+                  f"{live.get('stream', {}).get('received', 0)} poses received, speech started on cue: "
+                  f"{'yes' if cued else 'no'}; {out / 'xr' / 'frames.jsonl'}")
 
     # 4 -- study session through the tablet pages -----------------------------------------
     t = steps.start("study: one simulated participant, answers through the tablet pages, export")
