@@ -88,6 +88,29 @@ class WithinDesign:
     replicates: int  # observations per subject x within-cell (equal everywhere)
 
 
+def participant_cell_means(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
+                           fix: str) -> pd.DataFrame:
+    """Wide table: one row per subject, one column per cell of ``factors`` (all level
+    combinations, in level order; plain levels for one factor), cell = mean of ``dv``.
+
+    Raises :class:`AnalysisError` with ``fix`` when a subject lacks a cell.
+    """
+    factors = list(factors)
+    work = df[[subject, *factors]].copy()
+    work["_y"] = numeric_dv(df, dv)
+    lv = [levels(df, f) for f in factors]
+    wide = work.pivot_table(index=subject, columns=factors, values="_y", aggfunc="mean", observed=False)
+    cols = pd.MultiIndex.from_product(lv, names=factors) if len(factors) > 1 else lv[0]
+    wide = wide.reindex(columns=cols)
+    missing = wide.isna().any(axis=1)
+    if missing.any():
+        what = f"some level of '{factors[0]}'" if len(factors) == 1 else f"some combination of {factors}"
+        raise AnalysisError(
+            f"empty cells: {int(missing.sum())} participant(s) (e.g. "
+            f"{missing[missing].index[:3].tolist()}) have no data for {what}", fix)
+    return wide
+
+
 def check_within_design(df: pd.DataFrame, factors: Sequence[str], subject: str) -> WithinDesign:
     """Classify factors as within/between subjects and check the design is complete.
 

@@ -21,27 +21,17 @@ import pandas as pd
 from scipy import stats
 
 from analysis.multiplicity import adjust_p
-from analysis.design import AnalysisError, check_columns, levels, numeric_dv
+from analysis.design import AnalysisError, check_columns, levels, participant_cell_means
 
 
 def subject_level_means(df: pd.DataFrame, dv: str, factor: str, subject: str) -> pd.DataFrame:
     """Wide table: one row per subject, one column per level, cell = mean response."""
     check_columns(df, [dv, factor, subject])
-    work = df[[subject, factor]].copy()
-    work["_y"] = numeric_dv(df, dv)
     lv = levels(df, factor)
     if len(lv) < 2:
         raise AnalysisError(f"factor '{factor}' has a single level ({lv})",
                             "nonparametric comparisons need at least two levels")
-    wide = work.pivot_table(index=subject, columns=factor, values="_y", aggfunc="mean",
-                            observed=False).reindex(columns=lv)
-    missing = wide.isna().any(axis=1)
-    if missing.any():
-        raise AnalysisError(
-            f"empty cells: {int(missing.sum())} participant(s) (e.g. "
-            f"{missing[missing].index[:3].tolist()}) have no data for some level of '{factor}'",
-            "drop incomplete participants for this test")
-    return wide
+    return participant_cell_means(df, dv, [factor], subject, "drop incomplete participants for this test")
 
 
 def friedman(df: pd.DataFrame, dv: str, factor: str, subject: str) -> pd.DataFrame:

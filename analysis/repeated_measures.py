@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import linalg, stats
 
 from analysis.design import (AnalysisError, check_columns, check_factors, effect_terms,
-                             levels, numeric_dv, term_name)
+                             levels, participant_cell_means, term_name)
 
 
 def _orthonormal_contrasts(k: int) -> np.ndarray:
@@ -34,19 +34,9 @@ def cell_means(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str
     """Subject x cell matrix of means (cells in C order of ``within`` levels)."""
     check_columns(df, [dv, subject, *within])
     check_factors(df, within)
-    work = df[[subject, *within]].copy()
-    work["_y"] = numeric_dv(df, dv)
     lv = [levels(df, f) for f in within]
-    wide = work.pivot_table(index=subject, columns=list(within), values="_y",
-                            aggfunc="mean", observed=False)
-    full = pd.MultiIndex.from_product(lv, names=list(within))
-    wide = wide.reindex(columns=full) if len(within) > 1 else wide.reindex(columns=lv[0])
-    missing = wide.isna().any(axis=1)
-    if missing.any():
-        raise AnalysisError(
-            f"empty cells: {int(missing.sum())} participant(s) (e.g. "
-            f"{missing[missing].index[:3].tolist()}) lack some combination of {list(within)}",
-            "drop incomplete participants or use the mixed model (analysis.mixedlm)")
+    wide = participant_cell_means(df, dv, within, subject,
+                                  "drop incomplete participants or use the mixed model (analysis.mixedlm)")
     if len(wide) < 2:
         raise AnalysisError("fewer than two participants", "collect more data")
     return wide.to_numpy(dtype=float), lv
