@@ -83,3 +83,17 @@ def test_audio_length_check():
     assert check_audio_length(clip, 3.02) == pytest.approx(-0.02)
     with pytest.raises(InputError, match="motion lasts 3.000 s but the audio has 5.000 s"):
         check_audio_length(clip, 5.0)
+
+
+def test_atomic_writes_get_normal_permissions_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from vr_study.atomic import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640

@@ -22,9 +22,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
                                dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -32,6 +30,21 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    """The process's file-creation mask, read without changing it (Linux: /proc/self/status).
+
+    Setting the mask to read it back would briefly affect files other threads create.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022  # the usual default where /proc is absent
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:
