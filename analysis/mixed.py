@@ -159,9 +159,7 @@ def _structure(terms: Sequence[tuple[str, str]]) -> str:
     return " + ".join(f"(1 | {spec})" for _, spec in terms) or "(none)"
 
 
-def _fit(data, y, X, info, fixed_formula, terms, ddf, theta0=None, dropped=()):
-    if ddf not in DDF:
-        raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
+def _reml(data, y, X, terms, theta0=None) -> REMLFit:
     blocks = []
     for name, spec in terms:
         codes, n_lev = _codes(data, spec)
@@ -169,10 +167,16 @@ def _fit(data, y, X, info, fixed_formula, terms, ddf, theta0=None, dropped=()):
             raise AnalysisError(f"only one level of '{spec}'", "a random effect needs several")
         blocks.append(VCBlock(name, codes, n_lev))
     try:
-        fit = fit_reml(y, X, blocks, theta0)
+        return fit_reml(y, X, blocks, theta0)
     except np.linalg.LinAlgError:
         raise AnalysisError("the mixed model could not be fitted (rank-deficient or singular "
                             "design)", "check for empty cells or simplify the model") from None
+
+
+def _fit(data, y, X, info, fixed_formula, terms, ddf, theta0=None, dropped=()):
+    if ddf not in DDF:
+        raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
+    fit = _reml(data, y, X, terms, theta0)
     return _result(fit, data, info, fixed_formula, terms, ddf, list(dropped))
 
 
@@ -267,17 +271,17 @@ def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
     data, y, X, info, fixed_formula = _prepare(df, formula, [s for _, s in terms])
     if data[subject].nunique() < 2:
         raise AnalysisError(f"only one level of '{subject}'", "a mixed model needs several")
+    if ddf not in DDF:
+        raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
     dropped: list[str] = []
     theta0 = None
     while True:
-        res = _fit(data, y, X, info, fixed_formula, terms, ddf, theta0, dropped)
-        th = res.fit.theta
+        fit = _reml(data, y, X, terms, theta0)
+        th = fit.theta
         keep = [i for i, t in enumerate(th) if t >= singular_tol]
-        if len(keep) == len(th):
-            return res
+        if len(keep) == len(th) or (not keep and len(th) == 1):
+            return _result(fit, data, info, fixed_formula, terms, ddf, dropped)
         if not keep:  # nothing estimable: keep the participant intercept alone
-            if len(th) == 1:
-                return res
             keep = [0]
         dropped += [terms[i][1] for i in range(len(th)) if i not in keep]
         terms = [terms[i] for i in keep]
