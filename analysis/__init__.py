@@ -13,6 +13,8 @@ Python API (long-format DataFrames in, DataFrames out; same numbers as
     fit.tests, fit.emmeans("method"), fit.pairwise("method")
     fit = analysis.study_model(df, "value", ["method", "emotion"], "participant_id",
                                clip="clip_id")   # fit.structure, fit.variance_components
+    analysis.clmm(df, "value", ["method", "emotion"], "participant_id")
+    analysis.recognition_glmm(rec, clip="clip_id")     # binomial GLMM (Laplace)
     analysis.friedman(df, "value", "method", "participant_id")
     analysis.wilcoxon_pairwise(df, "value", "method", "participant_id")
     analysis.build_report(analysis.simulate_study(48, seed=1), "report/")
@@ -31,6 +33,8 @@ _EXPORTS = {
     "MixedLMResult": "analysis.mixed", "study_model": "analysis.mixed",
     "friedman": "analysis.nonparametric", "wilcoxon_pairwise": "analysis.nonparametric",
     "ordered_logit": "analysis.ordinal", "ordinal_gee": "analysis.ordinal",
+    "clmm": "analysis.ordinal", "glmm_binomial": "analysis.glmm",
+    "recognition_glmm": "analysis.recognition",
     "accuracy": "analysis.recognition", "confusion": "analysis.recognition",
     "gee_binomial": "analysis.recognition",
     "cronbach_alpha": "analysis.reliability",

@@ -267,6 +267,60 @@ def test_ordinal_gee_runs_with_participant_clusters(nat):
     assert og.set_index("term").loc["emotion[T.neutral]", "estimate"] < 0
 
 
+def test_clmm_matches_ordinal_clmm(nat):
+    """Cumulative link mixed model (Laplace) with the method x emotion interaction:
+    thresholds and coefficients (abs 1e-4), their SEs incl. thresholds (rtol 1e-3),
+    participant SD and log-likelihood (rtol 1e-5) equal ordinal::clmm."""
+    ref = RL["clmm_naturalness"]
+    c = analysis.clmm(nat, "value", ["method", "emotion"], "participant_id")
+    assert list(c.loc[c["kind"] == "threshold", "term"]) == ref["names"][:6]
+    _close(c["estimate"], ref["coef"], 0, 1e-4)
+    _close(c["SE"], ref["se"], 1e-3)
+    assert c.attrs["sd_participant"] == pytest.approx(ref["sd_participant"], rel=1e-4)
+    assert c.attrs["loglik"] == pytest.approx(ref["logLik"], rel=1e-5)
+    assert list(c.attrs["tests"]["term"]) == ["method", "emotion", "method:emotion"]
+
+
+@pytest.mark.parametrize("key,clip", [("glmer_recog20", None), ("glmer_recog20_clip", "clip_id")])
+def test_recognition_glmm_matches_glmer(key, clip):
+    """Binomial GLMM (Laplace) on a study with participant and clip variation. Against
+    glmer with its penalised IRLS converged fully (``tolPwrss = 1e-12``): fixed effects
+    and variances within abs 1e-4, SEs and Wald chi-square within rtol 1e-4,
+    log-likelihood within rtol 1e-7. Against glmer's defaults (``tolPwrss = 1e-7``, whose
+    Laplace deviance is ~1e-4 off): coefficients and variances within abs 1e-3, SEs
+    within abs 2e-3 (lme4's Hessian-based SEs move by up to 0.6 % with that tolerance)."""
+    r = _read("recog20.csv")
+    g = analysis.recognition_glmm(r, subject="participant", clip=clip)
+    tight = RL[key + "_tight"]
+    _close(g.fixed["coef"], tight["coef"], 0, 1e-4)
+    _close(g.fixed["SE"], tight["se"], 1e-4)
+    _close(g.variances["participant"], tight["var"]["participant"], 0, 1e-4)
+    assert g.loglik == pytest.approx(tight["logLik"], rel=1e-7)
+    _close(g.tests["chi2"], tight["wald_chisq"], 1e-4)
+    ref = RL[key]
+    _close(g.fixed["coef"], ref["coef"], 0, 1e-3)
+    _close(g.fixed["SE"], ref["se"], 0, 2e-3)
+    _close(g.variances["participant"], ref["var"]["participant"], 0, 1e-3)
+    if clip:
+        _close(g.variances["clip"], tight["var"]["clip_id"], 0, 1e-4)
+        _close(g.variances["clip"], ref["var"]["clip_id"], 0, 1e-3)
+        assert g.structure == "(1 | participant) + (1 | clip_id)"
+
+
+def test_recognition_glmm_near_zero_participant_variance(study):
+    """study16's recognition answers barely differ by participant (variance 0.004) and not
+    by clip (glmer: singular, 0): still equal to glmer (abs 1e-4)."""
+    rec = study[study["instrument"] == "emotion_recognition"]
+    for key, clip in (("glmer_recognition", None), ("glmer_recognition_clip", "clip_id")):
+        ref = RL[key]
+        g = analysis.recognition_glmm(rec, clip=clip)
+        _close(g.fixed["coef"], ref["coef"], 0, 1e-4)
+        _close(g.fixed["SE"], ref["se"], 0, 1e-4)
+        _close(g.variances["participant"], ref["var"]["participant_id"], 0, 1e-4)
+        if clip:
+            assert g.variances["clip"] < 1e-6
+
+
 def test_recognition_matches_binom_test_and_glm(study):
     """binom.test p and Clopper-Pearson CI (rtol 1e-9); GEE (independence) = glm (abs 1e-6)."""
     rec = study[study["instrument"] == "emotion_recognition"]
@@ -280,6 +334,11 @@ def test_recognition_matches_binom_test_and_glm(study):
     coef, tests = analysis.gee_binomial(rec, cov_struct="independence")
     _close(coef["coef"], R["glm_recognition"]["coef"], 0, 1e-6)
     assert list(tests["term"]) == ["method", "emotion", "method:emotion"]
+    assert (coef["cov_struct"] == "independence").all()
+    # the default exchangeable working correlation is estimated and reported
+    ex, _ = analysis.gee_binomial(rec)
+    assert (ex["cov_struct"] == "exchangeable").all()
+    assert ex["working_corr"].nunique() == 1 and -0.2 < ex["working_corr"].iloc[0] < 0.5
 
 
 def test_cronbach_alpha_and_correlations_match_r(study, nat):
