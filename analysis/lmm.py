@@ -480,7 +480,7 @@ def fit_reml(y: np.ndarray, X: np.ndarray, blocks: list[VCBlock],
         # of each theta_k), so we optimise without bounds and take |theta|: a bounded
         # quasi-Newton step can land on theta = 0, a stationary point it cannot leave.
         res = optimize.minimize(f, start, jac=g, method="BFGS",
-                                options={"gtol": 1e-7, "maxiter": 1000})
+                                options={"gtol": 1e-5, "maxiter": 1000})
         theta = np.abs(np.asarray(res.x, float))
         converged = bool(res.success) or float(np.max(np.abs(g(theta)))) < 1e-4
     else:
