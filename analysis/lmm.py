@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, optimize, stats
 
-LOG2PI = float(np.log(2 * np.pi))
-
 
 @dataclass
 class VCBlock:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.design import AnalysisError, check_columns, levels
+from analysis.design import AnalysisError, check_columns
 from analysis.lmm import REMLFit, VCBlock, fit_reml
 from analysis.multiplicity import adjust_p
 
