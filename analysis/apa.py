@@ -69,13 +69,16 @@ def accuracy(acc: float, k: int, n: int, chance: float, p: float) -> str:
 # results.json and Markdown keep that form. HTML and LaTeX get APA typography: italic
 # statistic symbols (F, t, p, z, V, N, W, r), eta squared with subscript p (partial) or G
 # (generalized), chi squared, epsilon, and a multiplication sign in interaction terms.
+# In HTML the eta's sub- and superscript are wrapped in <span class="ss"> so a style sheet
+# can stack them (the report's does); without one they read as eta^2 p.
 
 import html as _html  # noqa: E402
 import re as _re  # noqa: E402
 
 _SYMBOLS = [  # (plain regex, HTML, LaTeX); applied after escaping, in this order
-    (r"partial eta\^2", "&eta;<sub>p</sub><sup>2</sup>", r"$\\eta^2_p$"),
-    (r"generalized eta\^2", "&eta;<sub>G</sub><sup>2</sup>", r"$\\eta^2_G$"),
+    (r"partial eta\^2", '&eta;<span class="ss"><sup>2</sup><sub>p</sub></span>', r"$\\eta^2_p$"),
+    (r"generalized eta\^2", '&eta;<span class="ss"><sup>2</sup><sub>G</sub></span>',
+     r"$\\eta^2_G$"),
     (r"\bchi\^2", "&chi;<sup>2</sup>", r"$\\chi^2$"),
     (r"\beps =", "&epsilon; =", r"$\\varepsilon$ ="),
     (r"\br_rb\b", "<i>r</i><sub>rb</sub>", r"$r_{\\mathrm{rb}}$"),

@@ -156,7 +156,8 @@ def confusion_plot(matrices: dict[str, pd.DataFrame], path: Path, *, ncols: int 
                    ) -> None:
     """One heatmap per method: row percentages (colour and number) with counts beneath.
 
-    Panels are laid out in a grid (at most 3 per row for up to 4 answer options, 2 for more)
+    Panels are laid out in a grid (2 per row for 2 or 4 methods or more than 5 answer
+    options, else up to 3)
     so that the figure, at :data:`CONFUSION_WIDTH_IN` inches and 96 dpi, fits a report page
     without being scaled down: labels stay at 10-11 pt on screen. Long answer labels are
     wrapped.
@@ -165,10 +166,11 @@ def confusion_plot(matrices: dict[str, pd.DataFrame], path: Path, *, ncols: int 
 
     n = len(matrices)
     k = max(m.shape[1] for m in matrices.values())
-    ncols = ncols or min(n, 3 if k <= 4 else 2)
+    r = max(m.shape[0] for m in matrices.values())
+    ncols = ncols or (min(n, 2) if k > 5 or n in (2, 4) else min(n, 3))
     nrows = int(np.ceil(n / ncols))
-    panel = CONFUSION_WIDTH_IN / ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(CONFUSION_WIDTH_IN, panel * 0.9 * nrows),
+    height = min(1.4 + 0.6 * r, 0.9 * CONFUSION_WIDTH_IN / ncols)  # per row of panels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(CONFUSION_WIDTH_IN, height * nrows),
                              squeeze=False, layout="constrained")
     fs = 10 if k <= 5 else 8
     wrap = lambda t: textwrap.fill(str(t), 12)  # noqa: E731

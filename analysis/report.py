@@ -399,11 +399,11 @@ def _reliability(st: _State, ratings: pd.DataFrame) -> list:
         return []
     out, notes = scale_reliability(ratings, scales, value="rating", index=idx)
     st.warnings += [f"Cronbach's alpha of {r['scale']}: {r['warning']}" for r in out if r["warning"]]
+    st.skipped += [{"analysis": "Cronbach's alpha", "item": None, "reason": n} for n in notes]
     if out:
         st.sections.append(("Scale reliability", st.table(
             pd.DataFrame(out)[["scale", "alpha", "k", "n", "n_participants"]], "reliability",
-            "Cronbach's alpha per declared subscale (n = complete response sets)")
-            + "".join(f"<p>{html.escape(n)}</p>" for n in notes)))
+            "Cronbach's alpha per declared subscale (n = complete response sets)")))
     return out
 
 
@@ -480,7 +480,9 @@ padding:2px 6px;text-align:right}th{background:#f3f3f3}.cap{font-weight:600;font
 .sim{background:#b00020;color:#fff;padding:.6em 1em;font-weight:700;font-size:1.1em}
 .skip{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em 1em}
 details{margin:.5em 0}img.wide{max-width:100%}.tbl{overflow-x:auto}
-.apa p{max-width:60em;line-height:1.45}"""
+.apa p{max-width:60em;line-height:1.5}sup,sub{line-height:0}
+.ss{display:inline-flex;flex-direction:column;vertical-align:.45em;line-height:1}
+.ss sup,.ss sub{font-size:.7em;vertical-align:baseline;line-height:1.05}"""
 
 
 def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
