@@ -240,6 +240,9 @@ def test_apa_prose_has_symbols_in_html_and_latex_and_plain_markdown(long_report)
     md = (out / "results_apa.md").read_text()
     assert "partial eta^2" in md and "<i>" not in md and "$" not in md
     assert md.count("\n\n") >= 4  # paragraphs, not a list of sentences
+    table = (out / "tables" / "naturalness_rm_anova.tex").read_text()
+    assert r"term & $F$ & df1 & df2 & $p$" in table and r"$\eta^2_p$" in table
+    assert "| term | F | df1 | df2 | p |" in (out / "tables" / "naturalness_rm_anova.md").read_text()
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

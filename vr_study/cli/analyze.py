@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="report directory (or, with 'simulate', the CSV to write)")
     p.add_argument("--metrics", help="per-clip metrics CSV ('vr-study metrics') to correlate "
                                      "with ratings (joined on clip_id)")
-    p.add_argument("--items", nargs="+", help="rating items to analyse (default: all)")
+    p.add_argument("--items", nargs="+", help="rating items to analyse (default: all); in the "
+                                              "wide layout, the rated columns (a,b,c or a b c)")
     p.add_argument("--columns", help="column mapping OUR=YOURS,... or a JSON file, e.g. "
                                      "participant_id=pid,method=condition,value=rating")
     p.add_argument("--layout", default="auto", choices=["auto", "long", "wide"],
