@@ -424,17 +424,19 @@ def detect_layout(raw: pd.DataFrame, mapping: dict[str, str] | None = None, *,
 
 def _from_wide(raw, mapping, items, json_cols, resp_cols, tool, forced, renamed, notes,
                source) -> Layout:
-    df = raw.rename(columns={theirs: ours for ours, theirs in mapping.items()})
-    missing_src = [theirs for theirs in mapping.values() if theirs not in raw.columns]
+    df, json_src = _expand_json(raw, json_cols) if json_cols else (raw, {})
+    missing_src = [theirs for theirs in mapping.values() if theirs not in df.columns]
     if missing_src:
         raise InputError(source, missing_src[0], "named in --columns is not in the file",
-                         f"the file has columns: {', '.join(map(str, raw.columns))}")
+                         f"the file has columns: {', '.join(map(str, df.columns))}")
+    source_of = {ours: json_src.get(theirs, theirs) for ours, theirs in mapping.items()}
+    json_src = {k: v for k, v in json_src.items() if k not in mapping.values()}
+    df = df.rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    source_of.update({c: json_src.get(c, c) for c in df.columns if c not in source_of})
     for c in ("participant_id", "method", "emotion"):
         if c not in df.columns:
             raise InputError(source, c, "is missing (wide layout)",
                              f"map yours with --columns {c}=YOUR_COLUMN")
-    df, json_src = _expand_json(df, json_cols) if json_cols else (df, {})
-    source_of = {c: json_src.get(c, c) for c in df.columns}
     if items:
         cols = []
         for it in items:
@@ -448,7 +450,11 @@ def _from_wide(raw, mapping, items, json_cols, resp_cols, tool, forced, renamed,
     elif resp_cols:
         cols = resp_cols
     elif json_src:
-        cols = list(json_src)
+        cols = [c for c in json_src if _numeric(df[c])]
+        for c in json_src:
+            if c not in cols and df[c].astype(str).str.strip().ne("").any():
+                notes.append(f"answer '{c}' holds labels, not ratings; if it is the emotion "
+                             f"recognition answer, map it with --columns response_text={c}")
     else:
         cols = [c for c in df.columns if c not in _DESIGN and c not in TOOL_COLUMNS
                 and "." not in c and not c.startswith("Unnamed") and _numeric(df[c])]
@@ -464,25 +470,39 @@ def _from_wide(raw, mapping, items, json_cols, resp_cols, tool, forced, renamed,
                              f"(integer columns {', '.join(whole)}; non-integer columns "
                              f"{', '.join(frac)})",
                              f"name the rated items with --items {','.join(whole)}")
-    if not cols:
+    if not cols and "response_text" not in df.columns:
         raise InputError(source, None, "has no rated-item columns (wide layout)",
                          "name them with --items a,b,c, or give --layout long")
     names = [c[:-len(".response")] if c.endswith(".response") else c for c in cols]
     names = [n.split(".", 1)[1] if n.startswith(tuple(f"{j}." for j in json_cols)) else n
              for n in names]
-    keep = [c for c in df.columns if c in _DESIGN and c not in ("item", "value")]
+    keep = [c for c in df.columns if c in _DESIGN
+            and c not in ("item", "value", "response_text", "correct")]
     body = df[keep].copy()
     if "trial_index" not in body.columns:
         body["trial_index"] = [str(i) for i in range(len(df))]  # answers given together
     vals = df[cols].astype(str).apply(lambda s: s.str.strip())
     answered = ~vals.isin(["", "None", "nan"]).all(axis=1)  # rows without any rating
     parts = []
+    if "response_text" in df.columns:  # the emotion-recognition answer (a label)
+        ans = df["response_text"].astype(str).str.strip()
+        has = ~ans.isin(["", "None", "nan"]) & (df["emotion"].astype(str) != "")
+        rec = body[has].copy()
+        rec["item"] = mapping.get("response_text", "recognition")  # codebook looks it up
+        rec["value"], rec["response_text"] = "", ans[has]
+        given = df["correct"].astype(str).str.strip() if "correct" in df.columns else None
+        rec["correct"] = given[has] if given is not None and (given[has] != "").all() else \
+            (ans[has].str.lower() == df.loc[has, "emotion"].astype(str).str.lower()).astype(
+                int).astype(str)
+        parts.append(rec)
+        notes.append(f"{int(has.sum())} emotion-recognition answer(s) from column "
+                     f"'{source_of.get('response_text')}' (correct = answer equals the emotion)")
     for c, name in zip(cols, names):
         part = body[answered].copy()
         part["item"] = name
         part["value"] = vals.loc[answered, c].replace({"None": ""})
         parts.append(part)
-    long = pd.concat(parts, ignore_index=True)
+    long = pd.concat(parts, ignore_index=True).fillna("")
     ignored = [str(c) for c in raw.columns if c not in cols and c not in keep
                and c not in mapping.values() and c not in json_cols]
     return Layout("wide", tool, forced, names, [source_of.get(c, c) for c in cols], ignored,
@@ -525,7 +545,8 @@ def _from_pattern(raw, mapping, pattern, tool, renamed, notes, source) -> Layout
         raise InputError(None, "--columns", f"maps {next(iter(extra))}, but with --pattern the "
                          "conditions come from the column names", "drop it from --columns")
     ignored = [str(c) for c in raw.columns if c not in matched and c != pid]
-    return Layout("participant", tool, True, items, list(matched)[:len(items)], ignored,
+    notes.append(f"{len(matched)} answer column(s) matched --pattern")
+    return Layout("participant", tool, True, items, items, ignored,
                   renamed, notes, long, {})
 
 
@@ -562,10 +583,12 @@ def apply_item_info(df: pd.DataFrame, codebook: pd.DataFrame | None = None,
             filled = df["item"].map(cb[c].astype(str)).fillna("")
             cur = df[c].astype(str) if c in df.columns else pd.Series("", index=df.index)
             df[c] = cur.where(cur.str.strip() != "", filled)
-    if scale is not None:
+    if scale is not None:  # rating rows only (recognition rows' scale is their options)
+        rating = df["correct"].astype(str).str.strip() == "" if "correct" in df.columns \
+            else pd.Series(True, index=df.index)
         for c, v in zip(("scale_min", "scale_max"), scale):
             cur = df[c].astype(str) if c in df.columns else pd.Series("", index=df.index)
-            df[c] = cur.where(cur.str.strip() != "", f"{v:g}")
+            df[c] = cur.where((cur.str.strip() != "") | ~rating, f"{v:g}")
     if "reversed" in df.columns and {"scale_min", "scale_max"} <= set(df.columns):
         rev = df["reversed"].astype(str).str.strip().isin(["1", "True", "true", "yes"])
         y = pd.to_numeric(df["value"], errors="coerce")

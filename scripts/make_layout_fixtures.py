@@ -15,7 +15,8 @@ Writes tests/fixtures/analysis/layouts/:
   every plugin (instructions, the video, the rating page), plugin data first (``rt``,
   ``stimulus``, ``response``, ``trial_type``, ``trial_index``, ``time_elapsed``,
   ``internal_node_id``), then ``data``/``addProperties`` fields; the rating page is the
-  ``survey`` plugin, whose ``response`` is a JSON object keyed by question name.
+  ``survey`` plugin, whose ``response`` is a JSON object keyed by question name (five
+  ratings and the recognition question ``perceived_emotion``, answered with a label).
 * ``qualtrics.csv``: a Qualtrics "CSV, choice values" export: one row per respondent, the
   three header rows (field id, question text, ``{"ImportId": ...}``), the response metadata
   columns, one column per question named by its data export tag
@@ -41,11 +42,14 @@ ITEMS = ["arousal_realism", "naturalness", "face_quality", "enjoyment", "interac
 
 
 def _ratings() -> pd.DataFrame:
-    d = pd.read_csv(FIX / "study16.csv", dtype=str, keep_default_na=False)
-    d = d[d["item"].isin(ITEMS)]
+    d0 = pd.read_csv(FIX / "study16.csv", dtype=str, keep_default_na=False)
+    d = d0[d0["item"].isin(ITEMS)]
     w = d.pivot_table(index=["participant_id", "trial_index", "method", "emotion", "clip_id",
                              "utterance"], columns="item", values="value", aggfunc="first")
     w = w.reset_index()
+    rec = d0[d0["item"] == "perceived_emotion"].set_index(["participant_id", "trial_index"])
+    w["perceived_emotion"] = [rec.loc[(p, t), "response_text"]
+                              for p, t in zip(w["participant_id"], w["trial_index"])]
     w["_t"] = w["trial_index"].astype(int)
     return w.sort_values(["participant_id", "_t"]).reset_index(drop=True)
 
@@ -108,7 +112,8 @@ def jspsych(w: pd.DataFrame) -> None:
                          r.method, r.emotion, r.clip_id, "stimulus"])
             ti += 1
             te += 8100
-            answer = {it: int(getattr(r, it)) for it in ITEMS}
+            answer = {**{it: int(getattr(r, it)) for it in ITEMS},
+                      "perceived_emotion": r.perceived_emotion}
             rows.append(["8042", "", json.dumps(answer, separators=(",", ":")), "survey",
                          str(ti), str(te), f"0.0-1.0-1.{n}", pid, r.method, r.emotion,
                          r.clip_id, "rating"])

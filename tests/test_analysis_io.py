@@ -69,7 +69,7 @@ def _same_numbers(a: dict, b: dict, *, clip_ids_equal: bool = True) -> None:
 
 @pytest.mark.parametrize("name,extra,tool", [
     ("psychopy", [], "PsychoPy"),
-    ("jspsych.csv", [], "jsPsych"),
+    ("jspsych.csv", ["--columns", "response_text=perceived_emotion"], "jsPsych"),
     ("qualtrics.csv", ["--pattern", QUALTRICS_PATTERN], "Qualtrics"),
 ])
 def test_other_tools_give_the_numbers_of_the_long_export(tmp_path, capsys, long_report,
@@ -86,6 +86,14 @@ def test_other_tools_give_the_numbers_of_the_long_export(tmp_path, capsys, long_
     res = json.loads((out / "results.json").read_text())
     assert res["meta"]["n_participants"] == 16
     _same_numbers(ref, res, clip_ids_equal=tool != "Qualtrics")
+    if tool == "jsPsych":  # the recognition answer (a label in the survey JSON)
+        assert "note: 256 emotion-recognition answer(s) from column 'response{perceived_" \
+            "emotion}'" in stdout
+        assert res["recognition"]["chance"] == ref["recognition"]["chance"] == 0.25
+        for key in ("accuracy", "accuracy_by_method"):
+            got, want = pd.DataFrame(res["recognition"][key]), pd.DataFrame(ref["recognition"][key])
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+        assert res["recognition"]["confusion"] == ref["recognition"]["confusion"]
 
 
 def test_wide_columns_are_picked_or_refused_with_the_fix(tmp_path, capsys):
@@ -129,6 +137,13 @@ def test_wide_columns_are_picked_or_refused_with_the_fix(tmp_path, capsys):
     rc, _, err = _run(capsys, [str(path), "-o", out, "--columns", "method=condition",
                                "--items", "naturalnes"])
     assert rc == 2 and "naturalnes" in err and "the file has columns" in err
+
+
+def test_label_answers_are_not_taken_for_ratings():
+    data, layout = analysis.read_responses(LAY / "jspsych.csv")
+    assert "perceived_emotion" not in layout.items and len(layout.items) == 5
+    assert any("--columns response_text=perceived_emotion" in n for n in layout.notes)
+    assert set(data["item"]) == set(layout.items)
 
 
 def test_ambiguous_long_and_json_and_qualtrics_without_pattern(tmp_path, capsys):
