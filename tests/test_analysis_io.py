@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 import analysis
+from analysis.tidy import apply_item_info
 from vr_study.cli import main
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"
@@ -284,3 +285,37 @@ def test_report_fits_1280px_and_confusion_matrix_is_not_shrunk(long_report):
     ((shown, natural, right),) = sizes["conf"]
     assert natural > 900 and shown >= 0.95 * natural  # drawn for the page, not scaled down
     assert right <= sizes["client"]
+
+
+def test_codebook_from_instrument_definitions_gives_subscales_and_reverse_keying(tmp_path):
+    from questionnaires.instruments import DEFAULT_INSTRUMENTS_DIR, load_instrument
+    god = load_instrument(DEFAULT_INSTRUMENTS_DIR / "godspeed.yaml")
+    rng = np.random.default_rng(5)
+    rows = []
+    for p in range(12):
+        for m in ("EMAGE", "reconstruction"):
+            like = rng.normal(3 + (m == "reconstruction"), 0.5)
+            rows.append({"participant": f"P{p:02d}", "method": m, "emotion": "happy",
+                         **{it.id: int(np.clip(round(like + rng.normal(0, 0.6)), 1, 5))
+                            for it in god.items}})
+    path = tmp_path / "godspeed_wide.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    # what `--codebook godspeed` does (the CLI reads the instrument, analysis gets a table)
+    from vr_study.cli.analyze import _codebook
+    data, layout = analysis.read_responses(path)
+    assert layout.kind == "wide" and len(layout.items) == 24
+    data = apply_item_info(data, _codebook("godspeed"))
+    res = analysis.build_report(data, tmp_path / "r", options=analysis.ReportOptions(
+        items=["like_awful_nice"], figures=False, ordinal=False))
+    rel = {r["scale"]: r for r in res["reliability"]}
+    assert set(rel) == {f"godspeed/{s.id}" for s in god.subscales}
+    assert rel["godspeed/animacy"]["k"] == 6 and rel["godspeed/animacy"]["n"] == 24
+    # 1..5 from the instrument: CIs clipped to it
+    desc = res["items"]["like_awful_nice"]["descriptives"]
+    assert all(1 <= r["ci_low"] and r["ci_high"] <= 5 for r in desc)
+    # reverse keying from a codebook: value_scored = min + max - value
+    df = pd.DataFrame({"item": ["a", "b"], "value": ["2", "2"]})
+    cb = pd.DataFrame({"item": ["a", "b"], "scale_min": ["1", "1"], "scale_max": ["7", "7"],
+                       "reversed": ["1", "0"], "subscale": ["s", "s"]})
+    out = apply_item_info(df, cb)
+    assert out["value_scored"].tolist() == ["6", "2"] and out["subscale"].tolist() == ["s", "s"]
