@@ -218,8 +218,9 @@ def split_responses(df: pd.DataFrame) -> Responses:
         notes.append(f"{session['item'].nunique()} session-level item(s) (no method/emotion) "
                      "get descriptives and reliability only")
     if len(blocks):
-        notes.append(f"{blocks['item'].nunique()} block-level item(s) (answered once per "
-                     "block) are analysed with their block's factor")
+        notes.append(f"{blocks['item'].nunique()} item(s) with only one of method and "
+                     "emotion (e.g. a questionnaire after each emotion block) are analysed "
+                     "with that factor, not pooled")
     return Responses(ratings, df[rec_mask].copy(), session, notes, blocks)
 
 
@@ -399,7 +400,7 @@ def detect_layout(raw: pd.DataFrame, mapping: dict[str, str] | None = None, *,
                              "say which with --layout long or --layout wide")
         if long_ok:
             layout = "long"
-        elif all(has(c) for c in ("participant_id", "method", "emotion")):
+        elif has("participant_id") and (has("method") or has("emotion")):
             layout = "wide"
         elif tool == "Qualtrics":
             raise InputError(source, None, "is a Qualtrics export (one row per respondent) "
@@ -433,10 +434,14 @@ def _from_wide(raw, mapping, items, json_cols, resp_cols, tool, forced, renamed,
     json_src = {k: v for k, v in json_src.items() if k not in mapping.values()}
     df = df.rename(columns={theirs: ours for ours, theirs in mapping.items()})
     source_of.update({c: json_src.get(c, c) for c in df.columns if c not in source_of})
-    for c in ("participant_id", "method", "emotion"):
-        if c not in df.columns:
-            raise InputError(source, c, "is missing (wide layout)",
-                             f"map yours with --columns {c}=YOUR_COLUMN")
+    if "participant_id" not in df.columns or not {"method", "emotion"} & set(df.columns):
+        c = "participant_id" if "participant_id" not in df.columns else "method"
+        raise InputError(source, c, "is missing (wide layout)",
+                         f"map yours with --columns {c}=YOUR_COLUMN")
+    for c in ("method", "emotion"):
+        if c not in df.columns:  # a one-factor study: the other factor has one level
+            df = df.assign(**{c: "all"})
+            notes.append(f"no {c} column: every trial counts as {c} 'all' (one level)")
     if items:
         cols = []
         for it in items:
@@ -536,7 +541,7 @@ def _from_pattern(raw, mapping, pattern, tool, renamed, notes, source) -> Layout
         cond = "|".join(g.get(k, "") for k in ("method", "emotion", "clip_id", "block"))
         for p, v in zip(raw[pid].astype(str), raw[c].astype(str)):
             if v.strip():
-                rows.append({"participant_id": p, "method": "", "emotion": "", **g,
+                rows.append({"participant_id": p, "method": "all", "emotion": "all", **g,
                              "value": v.strip(), "trial_index": cond})
     long = pd.DataFrame(rows)
     items = list(dict.fromkeys(long["item"])) if len(long) else []

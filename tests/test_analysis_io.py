@@ -129,6 +129,15 @@ def test_wide_columns_are_picked_or_refused_with_the_fix(tmp_path, capsys):
     # without a codebook no subscale is declared: alpha is not computed over the 2 items
     assert res["reliability"] == []
     assert any("no subscales declared" in s["reason"] for s in res["skipped"])
+    # a one-factor study (no emotion column): emotion is one level, dropped from the models
+    one = tmp_path / "one_factor.csv"
+    wide.drop(columns=["emotion", "duration_s"]).to_csv(one, index=False)
+    rc, stdout, err = _run(capsys, [str(one), "-o", str(tmp_path / "r1"), "--columns",
+                                    "method=condition", "--no-figures", "--no-ordinal"])
+    assert rc == 0, err
+    assert "note: no emotion column: every trial counts as emotion 'all'" in stdout
+    res1 = json.loads((tmp_path / "r1" / "results.json").read_text())
+    assert [r["term"] for r in res1["items"]["naturalness"]["art"]["anova"]] == ["method"]
     # neither layout
     bad = tmp_path / "neither.csv"
     bad.write_text("who,what,score\nA,x,3\n")
