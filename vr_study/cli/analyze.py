@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "participant_id, method, emotion, item, value) into REPORT_DIR: "
                     "index.html, results.json, tables/ (CSV, Markdown, LaTeX), figures/. "
                     "'vr-study analyze simulate -o data.csv' writes a SIMULATED study.")
-    p.add_argument("data", help="tidy CSV from 'vr-study export', or the word 'simulate'")
+    p.add_argument("data", help="tidy CSV from 'vr-study export', a wide trial CSV (PsychoPy, "
+                                "jsPsych, Qualtrics, published data; a folder of them), or the "
+                                "word 'simulate'")
     p.add_argument("-o", "--out", required=True,
                    help="report directory (or, with 'simulate', the CSV to write)")
     p.add_argument("--metrics", help="per-clip metrics CSV ('vr-study metrics') to correlate "
