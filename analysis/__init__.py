@@ -44,6 +44,8 @@ _EXPORTS = {
     "simulate_study": "analysis.simulate", "simulate_metrics": "analysis.simulate",
     "build_report": "analysis.report", "ReportOptions": "analysis.report",
     "load_responses": "analysis.tidy",
+    "read_responses": "analysis.tidy", "declared_scales": "analysis.reliability",
+    "scale_reliability": "analysis.reliability", "block_item_tests": "analysis.block_items",
     "AnalysisError": "analysis.design",
 }
 

@@ -85,6 +85,8 @@ def rating_distribution(df: pd.DataFrame, dv: str, x: str, hue: str | None, path
             level += step
         top = level
     ax.set_ylim(lo - 0.5, top + 0.5)
+    if scale:
+        _scale_ticks(ax, scale)
     ax.set_ylabel(label or dv)
     ax.set_title(title, fontsize=10)
     if hue:
@@ -92,10 +94,21 @@ def rating_distribution(df: pd.DataFrame, dv: str, x: str, hue: str | None, path
     _save(fig, path)
 
 
+def _scale_ticks(ax, scale: tuple) -> None:
+    """Ticks only at the rating scale's points (at most 11 of them)."""
+    lo, hi = scale
+    step = max(1, int(np.ceil((hi - lo) / 10)))
+    ax.set_yticks(np.arange(lo, hi + 1e-9, step))
+
+
 def interaction_plot(cells: pd.DataFrame, x: str, trace: str, path: Path, *,
                      x_order: Sequence, trace_order: Sequence, title: str = "",
-                     label: str = "mean (95% CI)") -> None:
-    """Means with 95% CIs (columns ``mean, ci_low, ci_high``) per x, one line per trace."""
+                     label: str = "mean (95% CI)", scale: tuple | None = None) -> None:
+    """Means with 95% CIs (columns ``mean, ci_low, ci_high``) per x, one line per trace.
+
+    ``scale`` (min, max): the y axis shows the rating scale (the CIs are expected to be
+    clipped to it already, see :func:`analysis.descriptives.describe`).
+    """
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(x_order), 3.4), layout="constrained")
     for ti, t in enumerate(trace_order):
         d = cells[cells[trace] == t].set_index(x).reindex(list(x_order))
@@ -104,6 +117,9 @@ def interaction_plot(cells: pd.DataFrame, x: str, trace: str, path: Path, *,
                     marker="o", capsize=3, color=COLORS[ti % len(COLORS)], label=str(t))
     ax.set_xticks(range(len(x_order)))
     ax.set_xticklabels([str(v) for v in x_order], rotation=15)
+    if scale:
+        ax.set_ylim(scale[0] - 0.2, scale[1] + 0.2)
+        _scale_ticks(ax, scale)
     ax.set_ylabel(label)
     ax.set_title(title, fontsize=10)
     ax.legend(title=trace, fontsize=8, frameon=False)
@@ -132,24 +148,50 @@ def accuracy_plot(acc: pd.DataFrame, path: Path, *, x_order: Sequence,
     _save(fig, path)
 
 
-def confusion_plot(matrices: dict[str, pd.DataFrame], path: Path) -> None:
-    """One heatmap per method: row proportions, counts annotated."""
+#: the confusion figure is drawn for this page width (the report is 1200 px wide at most)
+CONFUSION_WIDTH_IN = 11.0
+
+
+def confusion_plot(matrices: dict[str, pd.DataFrame], path: Path, *, ncols: int | None = None
+                   ) -> None:
+    """One heatmap per method: row percentages (colour and number) with counts beneath.
+
+    Panels are laid out in a grid (2 per row for 2 or 4 methods or more than 5 answer
+    options, else up to 3)
+    so that the figure, at :data:`CONFUSION_WIDTH_IN` inches and 96 dpi, fits a report page
+    without being scaled down: labels stay at 10-11 pt on screen. Long answer labels are
+    wrapped.
+    """
+    import textwrap
+
     n = len(matrices)
-    fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 2.9), squeeze=False, layout="constrained")
-    for ax, (name, m) in zip(axes[0], matrices.items()):
+    k = max(m.shape[1] for m in matrices.values())
+    r = max(m.shape[0] for m in matrices.values())
+    ncols = ncols or (min(n, 2) if k > 5 or n in (2, 4) else min(n, 3))
+    nrows = int(np.ceil(n / ncols))
+    height = min(1.4 + 0.6 * r, 0.9 * CONFUSION_WIDTH_IN / ncols)  # per row of panels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(CONFUSION_WIDTH_IN, height * nrows),
+                             squeeze=False, layout="constrained")
+    fs = 10 if k <= 5 else 8
+    wrap = lambda t: textwrap.fill(str(t), 12)  # noqa: E731
+    for ax, (name, m) in zip(axes.flat, matrices.items()):
         prop = m.div(m.sum(axis=1).replace(0, np.nan), axis=0).fillna(0).to_numpy()
-        ax.imshow(prop, vmin=0, vmax=1, cmap="Blues")
+        ax.imshow(prop, vmin=0, vmax=1, cmap="Blues", aspect="auto")
         for i in range(prop.shape[0]):
             for j in range(prop.shape[1]):
-                ax.text(j, i, str(m.iat[i, j]), ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{100 * prop[i, j]:.0f}%\n({m.iat[i, j]})", ha="center",
+                        va="center", fontsize=fs - 1,
                         color="white" if prop[i, j] > 0.5 else "black")
         ax.set_xticks(range(m.shape[1]))
-        ax.set_xticklabels(m.columns, rotation=45, fontsize=8)
+        ax.set_xticklabels([wrap(c) for c in m.columns], rotation=30 if k > 4 else 0,
+                           ha="right" if k > 4 else "center", fontsize=fs)
         ax.set_yticks(range(m.shape[0]))
-        ax.set_yticklabels(m.index, fontsize=8)
-        ax.set_title(str(name), fontsize=9)
-        ax.set_xlabel("answer", fontsize=8)
-    axes[0][0].set_ylabel("intended emotion", fontsize=8)
+        ax.set_yticklabels([wrap(r) for r in m.index], fontsize=fs)
+        ax.set_title(str(name), fontsize=fs + 1)
+        ax.set_xlabel("answer", fontsize=fs)
+        ax.set_ylabel("intended emotion", fontsize=fs)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
     _save(fig, path)
 
 

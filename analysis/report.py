@@ -25,14 +25,15 @@ import pandas as pd
 
 from analysis import apa, figures
 from analysis.aligned_rank import art, art_checks, art_contrasts
-from analysis.descriptives import describe
+from analysis.block_items import block_item_tests
+from analysis.descriptives import ci_caption, describe, scale_bounds, small_n_warning
 from analysis.design import AnalysisError, levels
 from analysis.mixed import factorial_formula, mixedlm
 from analysis.nonparametric import friedman, wilcoxon_pairwise
 from analysis.objective import objective_correlations
 from analysis.ordinal import ordered_logit, ordinal_gee
 from analysis.recognition import accuracy, chance_level, confusion, gee_binomial
-from analysis.reliability import cronbach_alpha
+from analysis.reliability import declared_scales, scale_reliability
 from analysis.repeated_measures import rm_anova
 from analysis.tables import to_html, write_table
 from analysis.tidy import is_simulated, split_responses
@@ -148,13 +149,15 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
     parts: list[str] = []
     factors = _item_factors(st, d, item)
     sentences: list[str] = []
-    desc = describe(d, "rating", factors or ["item"])
+    bounds = scale_bounds(d)
+    desc = describe(d, "rating", factors or ["item"], bounds=bounds)
     res["descriptives"] = _records(desc)
-    parts.append(st.table(desc, f"{item}_descriptives", f"{item}: descriptives per condition"))
+    parts.append(st.table(desc, f"{item}_descriptives", f"{item}: descriptives per condition"
+                          + ci_caption(bounds)))
     if len(factors) > 1:
         res["descriptives_marginal"] = {}
         for f in factors:
-            m = describe(d, "rating", [f])
+            m = describe(d, "rating", [f], bounds=bounds)
             res["descriptives_marginal"][f] = _records(m)
             parts.append(st.table(m, f"{item}_descriptives_{f}", f"{item}: descriptives per {f}"))
     if not factors:
@@ -276,12 +279,7 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
     # --- figures
     if opts.figures:
         figs = []
-        scale = None
-        if {"scale_min", "scale_max"} <= set(d.columns):
-            lo = pd.to_numeric(d["scale_min"], errors="coerce").min()
-            hi = pd.to_numeric(d["scale_max"], errors="coerce").max()
-            if np.isfinite(lo) and np.isfinite(hi):
-                scale = (float(lo), float(hi))
+        scale = bounds
         x = factors[0]
         hue = factors[1] if len(factors) > 1 else None
         p1 = st.out / "figures" / f"{_safe(item)}_violin.png"
@@ -291,11 +289,11 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
             marks=method_marks if x == "method" else None, scale=scale, label=item)
         figs.append(p1)
         if hue:
-            cells = describe(d, "rating", [x, hue])
-            cells["mean"] = cells["ci_low"] / 2 + cells["ci_high"] / 2
+            cells = describe(d, "rating", [x, hue], bounds=bounds)
+            cells["mean"] = cells["participant_mean"]
             p2 = st.out / "figures" / f"{_safe(item)}_interaction.png"
             figures.interaction_plot(cells, x, hue, p2, x_order=_order(d, x),
-                                     trace_order=_order(d, hue), title=item,
+                                     trace_order=_order(d, hue), title=item, scale=scale,
                                      label=f"{item}: participant mean (95% CI)")
             figs.append(p2)
         parts.insert(0, "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in figs))
@@ -376,43 +374,71 @@ def _recognition(st: _State, rec: pd.DataFrame, opts: ReportOptions) -> dict | N
             pc = st.out / "figures" / "confusion.png"
             figures.confusion_plot({k: v for k, v in mats.items() if k != "all methods"}, pc)
             imgs.append(pc)
-        parts.insert(0, "".join(f'<img src="figures/{p.name}" alt="{p.stem}">' for p in imgs))
+        parts.insert(0, "".join(f'<img src="figures/{p.name}" alt="{p.stem}"'
+                                + (' class="wide"' if p.stem == "confusion" else "") + ">"
+                                for p in imgs))
     out["sentences"] = sentences
     st.sections.append(("Emotion recognition", "".join(parts) + _sentence_list(sentences)))
     return out
 
 
 def _reliability(st: _State, ratings: pd.DataFrame) -> list:
-    out, rows = [], []
+    """Cronbach's alpha of the subscales the instruments declare (never of unrelated items)."""
     idx = ["participant_id", "trial_index" if "trial_index" in ratings.columns else "clip_id"]
+    scales = declared_scales(ratings)
+    if not scales:
+        st.skipped.append({"analysis": "Cronbach's alpha", "item": None,
+                           "reason": "no subscales declared (alpha across unrelated items is not "
+                                     "reported); declare subscales in the instruments, or pass "
+                                     "--codebook codebook.csv"})
+        return []
     if idx[1] not in ratings.columns:
         st.skipped.append({"analysis": "Cronbach's alpha", "item": None,
                            "reason": "needs trial_index or clip_id to know which answers "
                                      "belong together"})
-        return out
-    groups = []
-    if "instrument" in ratings.columns:
-        for inst, g in ratings.groupby("instrument", sort=True):
-            groups.append((f"{inst}", g))
-            if "subscale" in g.columns:
-                ex = g.assign(_sub=g["subscale"].astype(str).str.split(";")).explode("_sub")
-                for sub, gs in ex.groupby("_sub", sort=True):
-                    if sub.strip() and gs["item"].nunique() >= 2:
-                        groups.append((f"{inst}/{sub.strip()}", gs))
-    else:
-        groups.append(("all items", ratings))
-    for name, g in groups:
-        if g["item"].nunique() < 2:
-            continue
-        a = st.run("Cronbach's alpha", name, lambda g=g: cronbach_alpha(
-            g, item="item", value="rating", index=idx))
-        if a is not None:
-            out.append({"scale": name, **a})
-            rows.append({"scale": name, "alpha": a["alpha"], "k": a["k"], "n": a["n"]})
-    if rows:
+        return []
+    out, notes = scale_reliability(ratings, scales, value="rating", index=idx)
+    st.warnings += [f"Cronbach's alpha of {r['scale']}: {r['warning']}" for r in out if r["warning"]]
+    st.skipped += [{"analysis": "Cronbach's alpha", "item": None, "reason": n} for n in notes]
+    if out:
         st.sections.append(("Scale reliability", st.table(
-            pd.DataFrame(rows), "reliability", "Cronbach's alpha per instrument and subscale")))
+            pd.DataFrame(out)[["scale", "alpha", "k", "n", "n_participants"]], "reliability",
+            "Cronbach's alpha per declared subscale (n = complete response sets)")))
     return out
+
+
+def _block_items(st: _State, blocks: pd.DataFrame) -> tuple[dict, list[str]]:
+    """Items asked once per block, analysed with the block's factor (not pooled)."""
+    res, parts, sentences = {}, [], []
+    for r in block_item_tests(blocks, bounds=scale_bounds(blocks)):
+        item, f = r["item"], r["factor"]
+        st.skipped += [{"analysis": "block-level tests", "item": item, "reason": x}
+                       for x in r["skipped"]]
+        parts.append(st.table(r["descriptives"], f"block_{item}_descriptives",
+                              f"{item} (asked after each block): descriptives per {f}"
+                              + ci_caption(scale_bounds(blocks))))
+        for key in ("rm_anova", "friedman"):
+            if r[key] is not None:
+                parts.append(st.table(r[key], f"block_{item}_{key}", f"{item}: {key} by {f}"))
+        if r["rm_anova"] is not None:
+            a = r["rm_anova"].iloc[0]
+            sentences.append(f"{item}, RM-ANOVA, {f}: " + apa.f_test(
+                a.F, a.df1, a.df2, a.p, pes=a.partial_eta2, ges=a.ges))
+        res[item] = {"factor": f, **{k: _records(r[k]) for k in
+                                     ("descriptives", "rm_anova", "friedman")}}
+    st.sections.append(("Block-level questionnaires (by block factor)",
+                        "".join(parts) + _sentence_list(sentences)))
+    return res, sentences
+
+
+def _apa(out: Path, sentences: list[str]) -> str:
+    """Prose paragraphs: results_apa.md (plain), results_apa.tex, and the HTML section."""
+    paras = apa.paragraphs(sentences)
+    atomic_write_text(out / "results_apa.md", "\n\n".join(paras) + "\n")
+    atomic_write_text(out / "results_apa.tex", "\n\n".join(apa.to_latex(p) for p in paras) + "\n")
+    return ('<div class="apa">' + "".join(f"<p>{apa.to_html(p)}</p>" for p in paras)
+            + '<p>As text: <a href="results_apa.md">Markdown</a>, '
+              '<a href="results_apa.tex">LaTeX</a>.</p></div>')
 
 
 def _objective(st: _State, ratings: pd.DataFrame, metrics: pd.DataFrame | None,
@@ -443,7 +469,7 @@ def _sentence_list(sentences: list[str]) -> str:
     if not sentences:
         return ""
     return ('<details><summary>Result sentences (APA)</summary><ul>'
-            + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul></details>")
+            + "".join(f"<li>{apa.to_html(s)}</li>" for s in sentences) + "</ul></details>")
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;
@@ -453,7 +479,10 @@ padding:2px 6px;text-align:right}th{background:#f3f3f3}.cap{font-weight:600;font
 .links{font-weight:400}img{max-width:48%;margin:4px;vertical-align:top}
 .sim{background:#b00020;color:#fff;padding:.6em 1em;font-weight:700;font-size:1.1em}
 .skip{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em 1em}
-details{margin:.5em 0}"""
+details{margin:.5em 0}img.wide{max-width:100%}.tbl{overflow-x:auto}
+.apa p{max-width:60em;line-height:1.5}sup,sub{line-height:0}
+.ss{display:inline-flex;flex-direction:column;vertical-align:.45em;line-height:1}
+.ss sup,.ss sub{font-size:.7em;vertical-align:baseline;line-height:1.05}"""
 
 
 def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
@@ -495,6 +524,8 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
                  "emotions": _order(conditions, "emotion") if len(conditions) else [],
                  "adjust": opts.adjust, "python": platform.python_version()},
         "items": {}}
+    if small_n_warning(results["meta"]["n_participants"]):
+        st.warnings.append(small_n_warning(results["meta"]["n_participants"]))
     all_sentences: list[str] = []
     jobs = [(ratings[ratings["item"] == item].reset_index(drop=True), item) for item in items]
     if opts.jobs > 1 and len(jobs) > 1:
@@ -521,7 +552,12 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
         results["session_items"] = _records(sd)
         st.sections.append(("Session questionnaires (descriptives)", st.table(
             sd, "session_items_descriptives", "items answered once per session")))
-    results["reliability"] = _reliability(st, pd.concat([ratings, session], ignore_index=True))
+    blocks = _numeric_ratings(st, split.blocks) if len(split.blocks) else split.blocks
+    if len(blocks):
+        results["block_items"], bs = _block_items(st, blocks)
+        all_sentences += bs
+    results["reliability"] = _reliability(
+        st, pd.concat([ratings, session, blocks], ignore_index=True))
     results["objective"] = _objective(st, ratings, metrics, opts)
     if metrics is None:
         st.skipped.append({"analysis": "objective vs perceptual", "item": None,
@@ -531,6 +567,7 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
     results["skipped"] = st.skipped
     results["warnings"] = st.warnings
     results["sentences"] = all_sentences
+    st.sections.insert(0, ("Results (APA style)", _apa(out, all_sentences)))
     results["tables"] = st.tables
     results["meta"]["seconds"] = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "results.json", json.dumps(_clean(results), indent=1))

@@ -40,6 +40,19 @@ def _tex_escape(s: str) -> str:
     return s
 
 
+#: column names shown with APA symbols in LaTeX and HTML tables (CSV/Markdown keep the names)
+SYMBOLS = {"F": (r"$F$", "<i>F</i>"), "p": (r"$p$", "<i>p</i>"), "t": (r"$t$", "<i>t</i>"),
+           "z": (r"$z$", "<i>z</i>"), "V": (r"$V$", "<i>V</i>"), "SE": (r"\textit{SE}", "<i>SE</i>"),
+           "chi2": (r"$\chi^2$", "&chi;<sup>2</sup>"),
+           "partial_eta2": (r"$\eta^2_p$", "&eta;<sup>2</sup><sub>p</sub>"),
+           "ges": (r"$\eta^2_G$", "&eta;<sup>2</sup><sub>G</sub>"),
+           "kendall_w": (r"Kendall's $W$", "Kendall's <i>W</i>")}
+
+
+def _tex_head(c) -> str:
+    return SYMBOLS[c][0] if c in SYMBOLS else _tex_escape(str(c))
+
+
 def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     """A booktabs ``table`` environment (needs \\usepackage{booktabs})."""
     align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
@@ -47,7 +60,7 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     if caption:
         out.append(rf"\caption{{{_tex_escape(caption)}}}")
     out += [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-            " & ".join(_tex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
+            " & ".join(_tex_head(c) for c in df.columns) + r" \\", r"\midrule"]
     for row in df.itertuples(index=False):
         out.append(" & ".join(_tex_escape(_fmt(v)) for v in row) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
@@ -57,7 +70,8 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
 def to_html(df: pd.DataFrame) -> str:
     """A plain HTML table with the same number formatting as the Markdown table."""
     import html
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    head = "".join(f"<th>{SYMBOLS[c][1] if c in SYMBOLS else html.escape(str(c))}</th>"
+                   for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
     return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -43,7 +43,8 @@ def test_report_has_every_section_and_links_resolve(report):
     assert nat["mixedlm"]["random"] == ["participant", "clip"]
     assert set(nat["art"]["contrasts"]) == {"method", "emotion", "method:emotion"}
     assert res["recognition"]["chance"] == 0.25 and res["recognition"]["gee"]["tests"]
-    assert res["reliability"][0]["scale"] == "animation_rating"
+    assert [r["scale"] for r in res["reliability"]] == ["animation_rating/engagement",
+                                                      "animation_rating/realism"]
     assert {r["metric"] for r in res["objective"]} >= {"bc", "l1div", "jerk_mean"}
     assert res["skipped"] == [] and res["warnings"] == []
     assert any(re.search(r"F\(3, 233\) = \d+\.\d\d, p [<=] \.\d{3}, partial eta\^2 = \.\d\d", s)

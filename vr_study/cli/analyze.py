@@ -2,6 +2,8 @@
 
     vr-study analyze DATA.csv -o REPORT_DIR [--metrics metrics.csv] [--items A B]
                      [--columns participant_id=pid,method=cond]
+                     [--layout auto|long|wide] [--pattern REGEX] [--scale 1,7]
+                     [--codebook codebook.csv|instrument.yaml]
     vr-study analyze simulate -o data.csv [--participants 48] [--seed 0]
 """
 from __future__ import annotations
@@ -20,14 +22,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "participant_id, method, emotion, item, value) into REPORT_DIR: "
                     "index.html, results.json, tables/ (CSV, Markdown, LaTeX), figures/. "
                     "'vr-study analyze simulate -o data.csv' writes a SIMULATED study.")
-    p.add_argument("data", help="tidy CSV from 'vr-study export', or the word 'simulate'")
+    p.add_argument("data", help="tidy CSV from 'vr-study export', a wide trial CSV (PsychoPy, "
+                                "jsPsych, Qualtrics, published data; a folder of them), or the "
+                                "word 'simulate'")
     p.add_argument("-o", "--out", required=True,
                    help="report directory (or, with 'simulate', the CSV to write)")
     p.add_argument("--metrics", help="per-clip metrics CSV ('vr-study metrics') to correlate "
                                      "with ratings (joined on clip_id)")
-    p.add_argument("--items", nargs="+", help="rating items to analyse (default: all)")
+    p.add_argument("--items", nargs="+", help="rating items to analyse (default: all); in the "
+                                              "wide layout, the rated columns (a,b,c or a b c)")
     p.add_argument("--columns", help="column mapping OUR=YOURS,... or a JSON file, e.g. "
                                      "participant_id=pid,method=condition,value=rating")
+    p.add_argument("--layout", default="auto", choices=["auto", "long", "wide"],
+                   help="long: one row per answer (vr-study export); wide: one row per trial "
+                        "and one column per rated item (PsychoPy, jsPsych, published data); "
+                        "default: detected and explained in one line")
+    p.add_argument("--pattern", help="one row per participant (e.g. Qualtrics): regular "
+                                     "expression naming the parts of the answer columns, e.g. "
+                                     "'(?P<method>[^_]+)_(?P<emotion>[^_]+)_(?P<item>.+)'")
+    p.add_argument("--scale", help="MIN,MAX of rating items whose data does not say (e.g. 1,7)")
+    p.add_argument("--codebook", help="item metadata (instrument, subscale, scale, reversed): "
+                                      "codebook.csv of 'vr-study export', or instrument "
+                                      "YAML file(s) / ids, comma-separated")
     p.add_argument("--chance", type=float,
                    help="recognition chance level (default 1 / number of options)")
     p.add_argument("--adjust", default="holm", choices=["holm", "bonferroni", "fdr_bh", "none"],
@@ -81,9 +97,9 @@ def _analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from analysis.report import ReportOptions, build_report
-    from analysis.tidy import load_responses
 
-    data = load_responses(args.data, args.columns)
+    data, note = _read_input(args)
+    print(note)
     metrics = None
     if args.metrics:
         try:
@@ -95,7 +111,7 @@ def _analyze(args: argparse.Namespace) -> int:
         if "clip_id" not in metrics.columns:
             raise InputError(args.metrics, "clip_id", "is missing",
                              "the metrics CSV needs clip_id to join with the ratings")
-    opts = ReportOptions(items=args.items, clip_random_effect=not args.no_clip_effect,
+    opts = ReportOptions(items=_split(args.items), clip_random_effect=not args.no_clip_effect,
                          ordinal=not args.no_ordinal, figures=not args.no_figures,
                          chance=args.chance, adjust=args.adjust,
                          simulated=True if args.simulated else None,
@@ -113,3 +129,53 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in res["warnings"]:
         print(f"warning: {w}")
     return 0
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """``--items a,b c`` -> [a, b, c]."""
+    return [v for a in values for v in a.split(",") if v.strip()] if values else None
+
+
+def _codebook(spec: str):
+    """A codebook table from codebook.csv or instrument definitions (YAML paths or ids)."""
+    import pandas as pd
+
+    from analysis.tidy import read_codebook
+
+    if spec.lower().endswith(".csv"):
+        return read_codebook(spec)
+    from questionnaires.instruments import DEFAULT_INSTRUMENTS_DIR, load_instrument
+    from vr_study.cli.study import item_info_from_instruments
+
+    insts = {}
+    for part in _split([spec]):
+        path = Path(part) if Path(part).suffix in (".yaml", ".yml") \
+            else DEFAULT_INSTRUMENTS_DIR / f"{part}.yaml"
+        if not path.is_file():
+            raise InputError(None, "--codebook", f"'{part}' is neither a file nor a shipped "
+                             "instrument", "give codebook.csv, an instrument YAML or an id "
+                             "such as godspeed")
+        inst = load_instrument(path)
+        insts[inst.id] = inst
+    rows = [{"instrument": i.instrument, "item": i.item, "subscale": ";".join(i.subscales),
+             "scale_min": "" if i.scale_min is None else str(i.scale_min),
+             "scale_max": "" if i.scale_max is None else str(i.scale_max),
+             "reversed": str(int(i.reversed))}
+            for i in item_info_from_instruments(insts).values() if i.type not in ("text",)]
+    return pd.DataFrame(rows)
+
+
+def _read_input(args: argparse.Namespace):
+    """The long response table from any layout, and the one line saying how it was read."""
+    from analysis.tidy import apply_item_info, parse_scale, read_responses
+
+    data, layout = read_responses(args.data, args.columns, layout=args.layout,
+                                  items=_split(args.items), pattern=args.pattern)
+    codebook = _codebook(args.codebook) if args.codebook else None
+    scale = parse_scale(args.scale)
+    if codebook is not None or scale is not None:
+        data = apply_item_info(data, codebook, scale)
+    note = layout.explain()
+    if layout.notes:
+        note += "\n" + "\n".join(f"note: {n}" for n in layout.notes)
+    return data, note
