@@ -133,6 +133,10 @@ def clip_orientation(clip: "MotionClip") -> Orientation:
     return classify(up.mean(axis=0), facing.mean(axis=0))
 
 
+def _vec(v: np.ndarray) -> str:
+    return "(" + ", ".join(f"{round(float(x), 2) + 0.0:.2f}" for x in v) + ")"  # + 0.0: no "-0.00"
+
+
 def orientation_warnings(clip: "MotionClip") -> list[str]:
     """One line per way ``clip`` breaks the Y-up, facing +Z convention (empty when it keeps it).
 
@@ -141,7 +145,7 @@ def orientation_warnings(clip: "MotionClip") -> list[str]:
     is not warned about (it may be meant).
     """
     o = clip_orientation(clip)
-    up = "(" + ", ".join(f"{v:.2f}" for v in o.up) + ")"
+    up = _vec(o.up)
     out = []
     if o.posture == "upside down":
         out.append(f"the body is upside down (head below pelvis, up direction {up}): the source is probably "
@@ -152,8 +156,7 @@ def orientation_warnings(clip: "MotionClip") -> list[str]:
                    "is probably Z-up (AMASS, Blender); read it with --from amass or rotate it with "
                    "`vr-study motion convert --rotate x:-90`")
     if o.facing_word == "away (-Z)":
-        f = "(" + ", ".join(f"{v:.2f}" for v in o.facing) + ")"
-        out.append(f"the body faces away from the viewer (facing {f}, -Z; the viewer is at +Z): rotate it with "
+        out.append(f"the body faces away from the viewer (facing {_vec(o.facing)}, -Z; the viewer is at +Z): rotate it with "
                    "`vr-study motion convert --rotate y:180`" + (" after fixing the up direction"
                                                                 if o.posture != "upright" else ""))
     return out

@@ -105,6 +105,7 @@ def _info(args) -> int:
 
     clip = read_motion(args.file, args.fmt)
     s = _summary(clip)
+    print_orientation_warnings(clip, args.file)  # on stderr: --json output stays clean
     if args.json:
         print(json.dumps(s, indent=2, default=str))
         return 0
@@ -114,12 +115,11 @@ def _info(args) -> int:
     moving = [f"{k} {v:.3f}" for k, v in s["moving_parts"].items() if v > 1e-3]
     print("  moving parts (range): " + (", ".join(moving) if moving else "none (a still clip)"))
     o = s["orientation"]
-    vec = lambda v: "(" + ", ".join(f"{x:.2f}" for x in v) + ")"  # noqa: E731
+    vec = lambda v: "(" + ", ".join(f"{round(x, 2) + 0.0:.2f}" for x in v) + ")"  # noqa: E731 (no "-0.00")
     print(f"  up {vec(o['up'])} {o['posture']} ({o['up_angle_deg']:.0f} degrees from +Y); "
           f"facing {vec(o['facing'])} {o['facing_word']}")
     m = clip.meta
     print(f"  method {m.method}, emotion {m.emotion}, utterance {m.utterance}, seed {m.seed}, audio {m.audio_path}")
-    print_orientation_warnings(clip, args.file)
     return 0
 
 
