@@ -156,9 +156,9 @@ def orientation_warnings(clip: "MotionClip") -> list[str]:
                    "is probably Z-up (AMASS, Blender); read it with --from amass or rotate it with "
                    "`vr-study motion convert --rotate x:-90`")
     if o.facing_word == "away (-Z)":
-        out.append(f"the body faces away from the viewer (facing {_vec(o.facing)}, -Z; the viewer is at +Z): rotate it with "
-                   "`vr-study motion convert --rotate y:180`" + (" after fixing the up direction"
-                                                                if o.posture != "upright" else ""))
+        fix = ("the rotation that fixes the up direction may fix this too" if o.posture != "upright"
+               else "rotate it with `vr-study motion convert --rotate y:180`")
+        out.append(f"the body faces away from the viewer (facing {_vec(o.facing)}, -Z; the viewer is at +Z): {fix}")
     return out
 
 
