@@ -177,3 +177,15 @@ def test_pixie_camera_frame_becomes_y_up(tmp_path):
         np.testing.assert_allclose(Rotation.from_rotvec(clip.global_orient[t]).as_matrix(), sway, atol=1e-5)
         np.testing.assert_allclose(clip.body_pose[t], aa["body_pose"], atol=1e-4)
     assert clip.meta.extra["orientation_fix"].startswith("camera frame")
+
+
+def test_cli_converts_a_stacked_talkshow_file_without_being_told_the_count(tmp_path):
+    import subprocess
+    import sys
+
+    path = fx.write_talkshow(tmp_path, T=40, num_sample=3)
+    r = subprocess.run([sys.executable, "-m", "vr_study.cli", "motion", "convert", str(path), str(tmp_path / "o.npz"),
+                        "--sample", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    clip = read_motion(tmp_path / "o.npz")
+    assert clip.num_frames == 40 and clip.meta.extra["sample"] == 2 and clip.meta.method == "talkshow"
