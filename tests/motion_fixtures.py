@@ -97,9 +97,10 @@ def write_amuse(folder: Path, T: int = 40) -> Path:
 
 
 def write_emage(folder: Path, T: int = 40) -> Path:
-    """EMAGE's output (PantoMatrix c7356f3 test_emage_audio.py): BEAT2 ``<wav>_output.npz``
+    """EMAGE's output (PantoMatrix c7356f3 test_emage_audio.py; Y-up facing +Z: its camera,
+    emage_utils/fast_render.py:29-36, sits at +Z looking down -Z): BEAT2 ``<wav>_output.npz``
     with poses (T, 165), expressions (T, 100), trans, betas (300,), model 'smplx2020',
-    gender, mocap_frame_rate 30. BEAT2 is Y-up facing +Z."""
+    gender, mocap_frame_rate 30."""
     rng = np.random.default_rng(4)
     poses = np.zeros((T, 165))
     poses[:, :3] = rng.normal(0, 0.02, (T, 3))
