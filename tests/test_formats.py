@@ -50,19 +50,26 @@ def test_beat2_as_emage_writes_it(tmp_path):
 
 
 def test_talkshow_column_order_and_hand_mean(tmp_path):
+    """TalkSHOW's column order (yhw-yhw/TalkSHOW 9aef82d scripts/demo.py:130-140) with its real
+    constant camera-frame global orient (demo.py:155): read Y-up, within 4 degrees of identity."""
+    from scipy.spatial.transform import Rotation
+
     T, N = 10, 2
     arr = np.zeros((N * T, 265), np.float32)
-    arr[:, 0] = 0.5      # jaw x
-    arr[:, 9] = 0.25     # global orient x
+    arr[:, 0] = 0.5      # jaw x (the face is the same in every sample)
+    arr[:, 9:12] = [3.0747, -0.0158, -0.0152]  # global orient, camera frame (y down)
     arr[:, 12] = 0.125   # first body joint x
     arr[:, 75] = 0.05    # left hand first value (offset from mean)
     arr[:, 165] = 2.0    # first expression
-    arr[T:, 0] = 0.7     # second sample
+    arr[T:, 13] = 0.7    # second sample's body differs
     np.save(tmp_path / "ts.npy", arr)
     mean_l, mean_r = np.full((15, 3), 0.1), np.full((15, 3), -0.1)
     clip = read_motion(tmp_path / "ts.npy", num_samples=2, sample=1, hands_mean=(mean_l, mean_r))
     assert clip.num_frames == T
-    assert clip.jaw_pose[0, 0] == pytest.approx(0.7) and clip.global_orient[0, 0] == pytest.approx(0.25)
+    assert clip.jaw_pose[0, 0] == pytest.approx(0.5) and clip.body_pose[0, 0, 1] == pytest.approx(0.7)
+    expected = np.diag([1.0, -1.0, -1.0]) @ Rotation.from_rotvec([3.0747, -0.0158, -0.0152]).as_matrix()
+    np.testing.assert_allclose(Rotation.from_rotvec(clip.global_orient[0]).as_matrix(), expected, atol=1e-5)
+    assert np.linalg.norm(clip.global_orient[0]) < 0.07
     assert clip.body_pose[0, 0, 0] == pytest.approx(0.125) and clip.expression[0, 0] == 2.0
     assert clip.left_hand_pose[0, 0, 0] == pytest.approx(0.15) and clip.right_hand_pose[0, 0, 0] == pytest.approx(-0.1)
     assert clip.meta.extra["hand_pose_convention"] == "flat"
@@ -72,12 +79,12 @@ def test_amuse_layout(tmp_path):
     T = 8
     poses = np.zeros((T, 55, 3), np.float32)
     poses[:, 16, 2] = -1.0  # left shoulder
-    np.savez(tmp_path / "a.npz", poses=poses, trans=np.zeros((T, 3)), betas=np.zeros(10), gender="neutral",
-             mocap_frame_rate=30)
+    np.savez(tmp_path / "a.npz", poses=poses, trans=np.zeros((T, 3)), betas=np.zeros(300), gender="neutral",
+             mocap_frame_rate=np.array(30.0))  # AMUSE's betas are (300,), its frame rate a float64
     assert detect_format(tmp_path / "a.npz") == "amuse"
     clip = read_motion(tmp_path / "a.npz")
     assert clip.body_pose[0, 15, 2] == -1.0 and clip.meta.method == "amuse"
-    assert not clip.expression.any()
+    assert not clip.expression.any() and clip.betas.shape == (300,)
 
 
 def test_amass_smplh_and_smplx(tmp_path):
@@ -97,6 +104,8 @@ def test_amass_smplh_and_smplx(tmp_path):
     np.savez(tmp_path / "x.npz", poses=x, trans=np.zeros((T, 3)), betas=np.zeros(16), gender="male",
              mocap_frame_rate=60.0, surface_model_type="smplx")
     assert read_motion(tmp_path / "x.npz").jaw_pose[0, 0] == pytest.approx(0.2)
+    # AMASS is Z-up: a zero root (lying along -Y there) turns into -pi/2 about x here
+    np.testing.assert_allclose(clip.global_orient[0], [-np.pi / 2, 0, 0], atol=1e-6)
 
 
 def test_cli_info_and_convert_with_resample(tmp_path):

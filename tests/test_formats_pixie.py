@@ -7,39 +7,20 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import motion_fixtures as fx
 from vr_study.cli import main
 from vr_study.errors import InputError
 from vr_study.formats import detect_format, read_motion
 
 
-def _frame(rng, t: int) -> tuple[dict, dict]:
-    """One frame as PIXIE's util.save_pkl writes it (numpy, batch axis dropped) + truth."""
-    aa = {"global_pose": rng.normal(0, 0.3, (1, 3)), "body_pose": rng.normal(0, 0.3, (21, 3)),
-          "jaw_pose": np.array([[0.1 + 0.01 * t, 0, 0]]), "left_hand_pose": rng.normal(0, 0.2, (15, 3)),
-          "right_hand_pose": rng.normal(0, 0.2, (15, 3))}
-    d = {k: Rotation.from_rotvec(v).as_matrix().astype(np.float32) for k, v in aa.items()}
-    d.update(exp=rng.normal(0, 1, 50).astype(np.float32), shape=rng.normal(0, 1, 200).astype(np.float32),
-             body_cam=np.array([8.0, 0.1, 0.2], np.float32), tex=np.zeros(50, np.float32),
-             light=np.zeros((9, 3), np.float32), partbody_pose=d["body_pose"][:17].copy(),
-             neck_pose=d["body_pose"][11:12].copy(), head_pose=d["body_pose"][14:15].copy(),
-             bbox=np.array([10, 20, 300, 400], np.float32))
-    return d, aa
-
-
 def _write_pixie_folder(root, n=5, seed=0, deca=False):
-    rng = np.random.default_rng(seed)
-    truth = []
-    for t in [0, 1, 2, 10, 11][:n]:  # natural order: frame2 before frame10
-        name = f"clip_frame{t}"
-        d, aa = _frame(rng, t)
-        (root / name).mkdir(parents=True)
-        with open(root / name / f"{name}_param.pkl", "wb") as f:
-            pickle.dump(d, f, protocol=2)
-        np.savetxt(root / name / f"{name}_bbox.txt", d["bbox"])
-        if deca:
+    """PIXIE's real output layout and key set (tests/motion_fixtures.py cites the upstream lines)."""
+    truth = fx.write_pixie(root, frames=[0, 1, 2, 10, 11][:n], seed=seed)  # natural order: frame2 before frame10
+    if deca:
+        for t in [0, 1, 2, 10, 11][:n]:
+            name = f"clip_frame{t}"
             np.savez(root / name / f"{name}_deca.npz", exp=np.full((1, 50), 0.5 + t, np.float32),
                      pose=np.array([[0, 0, 0, 0.3, 0, 0]], np.float32), cam=np.ones((1, 3), np.float32))
-        truth.append((aa, d))
     return truth
 
 
@@ -50,7 +31,9 @@ def test_folder_of_pixie_results(tmp_path):
     assert clip.num_frames == 5 and clip.fps == 25.0 and clip.meta.source_format == "pixie"
     assert clip.meta.extra["frames"] == [f"clip_frame{t}" for t in (0, 1, 2, 10, 11)]
     for t, (aa, d) in enumerate(truth):
-        np.testing.assert_allclose(clip.global_orient[t], aa["global_pose"][0], atol=1e-5)
+        # PIXIE's camera frame is y down: the reader pre-multiplies by diag(1, -1, -1)
+        y_up = np.diag([1.0, -1.0, -1.0]) @ d["global_pose"][0].astype(np.float64)
+        np.testing.assert_allclose(Rotation.from_rotvec(clip.global_orient[t]).as_matrix(), y_up, atol=1e-5)
         np.testing.assert_allclose(clip.body_pose[t], aa["body_pose"], atol=1e-5)
         np.testing.assert_allclose(clip.jaw_pose[t], aa["jaw_pose"][0], atol=1e-5)
         np.testing.assert_allclose(clip.left_hand_pose[t], aa["left_hand_pose"], atol=1e-5)

@@ -270,3 +270,14 @@ def check_audio_length(clip: MotionClip, audio_duration_s: float, tolerance_s: f
                          f"motion lasts {clip.duration_s:.3f} s but the audio has {remaining:.3f} s after the offset",
                          "trim or resample the clip, or pass the matching audio")
     return diff
+
+
+def orientation_warnings(clip: MotionClip) -> list[str]:
+    """Lines warning that ``clip`` is upside down, lying or faces away (empty when it is fine).
+
+    The project's convention is Y up, facing +Z (see :mod:`vr_study.orientation`, which
+    does the work); ``motion convert``, ``library add`` and ``generate`` print these lines.
+    """
+    from vr_study.orientation import orientation_warnings as warnings_of
+
+    return warnings_of(clip)

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add(args) -> int:
     from pathlib import Path
 
+    from vr_study.cli.motion import print_orientation_warnings
     from vr_study.errors import InputError
     from vr_study.formats import read_motion
     from vr_study.library import StimulusLibrary
@@ -46,6 +47,7 @@ def _add(args) -> int:
     clips = []
     for path in args.clips:
         clip = read_motion(path, args.fmt)
+        print_orientation_warnings(clip, path)
         if args.fps and abs(clip.fps - args.fps) > 1e-9:
             clip = clip.resample(args.fps)
         m = clip.meta

@@ -9,17 +9,21 @@ import numpy as np
 from vr_study.errors import InputError
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` (or the one of an ``.npy``) without pickle.
+def load_arrays(path: Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Load the arrays of an ``.npz`` (or the one of an ``.npy``) without pickle.
 
-    An ``.npy`` file comes back as ``{"array": ...}``.
+    ``keys``: load only these (those absent from the file are left out), so that a file
+    holding object arrays a reader does not need (AMASS's ``markers_latent_vids``) still
+    reads; an object array among the loaded keys is refused, never unpickled. An ``.npy``
+    file comes back as ``{"array": ...}``.
     """
     try:
         if path.suffix.lower() == ".npy":
             return {"array": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
             out = {}
-            for k in z.files:
+            wanted = z.files if keys is None else [k for k in keys if k in z.files]
+            for k in wanted:
                 try:
                     out[k] = z[k]
                 except ValueError as e:
@@ -38,6 +42,14 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     except (OSError, EOFError) as e:
         raise InputError(path, None, f"cannot be read ({e.__class__.__name__}: {e})",
                          "check that it is a complete numpy file") from None
+
+
+def text(arrays: dict[str, np.ndarray], keys: Iterable[str], default: str) -> str:
+    """First present key among ``keys`` as text (str or bytes arrays, as numpy saves them)."""
+    v = scalar(arrays, keys, None)
+    if v is None:
+        return default
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 def require(arrays: dict[str, np.ndarray], path: Path, key: str, fix: str) -> np.ndarray:

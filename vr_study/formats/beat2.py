@@ -17,7 +17,7 @@ from vr_study.atomic import atomic_path
 from vr_study.errors import InputError
 from vr_study.motion import POSE_DIM, MotionClip, MotionMeta
 
-from ._npz import check_shape, fps_value, load_arrays, require, scalar
+from ._npz import check_shape, fps_value, load_arrays, require, text
 
 NUM_EXPRESSION = 100
 NUM_BETAS = 300
@@ -51,7 +51,7 @@ def read(path: Path, **_: object) -> MotionClip:
             meta = MotionMeta.from_dict(json.loads(str(arrays[META_KEY])))
         except (json.JSONDecodeError, TypeError) as e:
             raise InputError(path, META_KEY, f"is not valid JSON ({e})", "rewrite the file with vr-study") from None
-    gender = str(scalar(arrays, ["gender"], "neutral"))
+    gender = text(arrays, ["gender"], "neutral")
     return MotionClip.from_poses(poses, trans, expr, betas.ravel(), fps, gender, meta)
 
 

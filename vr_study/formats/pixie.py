@@ -1,16 +1,21 @@
 """PIXIE (and DECA) per-frame SMPL-X parameters, stacked into a clip.
 
-PIXIE (github.com/yfeng95/PIXIE, ``demos/demo_fit_body.py --saveParam True``) writes one
-pickle per image, ``<savefolder>/<name>/<name>_param.pkl``: the body code dict after
-decoding, batch axis removed, as numpy arrays. Rotations are 3x3 matrices:
-``global_pose`` (1,3,3), ``body_pose`` (21,3,3) parent-relative (SMPL-X order, head and
-wrists already made relative), ``jaw_pose`` (1,3,3), ``left_hand_pose`` /
-``right_hand_pose`` (15,3,3) full finger rotations (flat hand = identity), ``exp`` (50,)
-FLAME expression coefficients (the first 50 of SMPL-X 2020's expression space),
-``shape`` (200,), ``body_cam`` (3,) weak-perspective (scale, tx, ty), plus PIXIE's
-intermediate keys (``partbody_pose``, ``neck_pose``, ``head_pose``, wrists, ``tex``,
-``light``, ``bbox``), which are ignored. PIXIE has no frame rate: pass ``fps`` (default
-30 Hz).
+PIXIE (yfeng95/PIXIE 5c8879b, ``demos/demo_fit_body.py --saveParam True``) writes one
+pickle per image, ``<savefolder>/<name>/<name>_param.pkl`` (``demos/demo_fit_body.py:102-105``),
+with ``util.save_pkl`` (``pixielib/utils/util.py:431-440``: pickle protocol 2, every tensor
+as a numpy array with the batch axis removed). The dict is the body code
+(``pixielib/pixie.py:297-300``) after ``decode`` (``pixielib/pixie.py:371-400``) plus the
+detector's ``bbox`` (4,) (``demos/demo_fit_body.py:103``), so it holds PIXIE's keys
+(``pixielib/utils/config.py:20-24``): ``body_cam`` (3,) weak-perspective (scale, tx, ty),
+``global_pose`` (1,3,3), ``partbody_pose`` (17,3,3), ``neck_pose``, ``head_pose``,
+``left_wrist_pose``, ``right_wrist_pose`` (1,3,3), ``abs_head_pose``,
+``abs_left_wrist_pose``, ``abs_right_wrist_pose`` (1,3,3), ``jaw_pose`` (1,3,3),
+``left_hand_pose`` / ``right_hand_pose`` (15,3,3) full finger rotations (flat hand =
+identity), ``shape`` (200,), ``exp`` (50,) FLAME expression coefficients (the first 50 of
+SMPL-X 2020's expression space), ``tex`` (50,), ``light`` (9,3), and ``body_pose``
+(21,3,3), parent-relative in SMPL-X order (head and wrists already made relative), which
+``decode`` adds. The reader uses the pose keys, ``exp`` and ``shape``; the rest are ignored.
+PIXIE has no frame rate: pass ``fps`` (default 30 Hz).
 
 DECA (github.com/YadiraF/DECA) does not save its codes by default; save its ``codedict``'s
 ``exp`` (50,) and ``pose`` (6,: global rotation, then jaw, axis-angle radians) per frame as
@@ -25,8 +30,14 @@ Accepted inputs:
   optional ``shape`` (T,200) or (200,) (averaged into betas), ``body_cam`` (T,3),
   ``fps`` (Hz), ``deca_exp`` (T,50) and ``deca_pose`` (T,6).
 
-Global orientation is PIXIE's, relative to its camera (y up, identity = facing it).
-Translation is not estimated by PIXIE and is left at zero.
+Orientation: PIXIE's global pose is relative to its camera, whose frame is image-aligned
+(x right, y down: ``util.batch_orth_proj`` puts x and y straight onto the image,
+``pixielib/utils/util.py:90-98``), so a person upright and facing the camera has
+``global_pose = diag(1, -1, -1)`` (PIXIE's own default for hand-only input,
+``pixielib/pixie.py:343-346``; its face demo flips y and z to show a T-pose,
+``demos/demo_fit_face.py:69``). The reader pre-multiplies every global pose by
+diag(1, -1, -1), giving the project's Y-up body facing +Z (in stacked ``.npz`` files too,
+which hold PIXIE's own global poses). Translation is not estimated by PIXIE and is zero.
 """
 from __future__ import annotations
 
@@ -39,6 +50,7 @@ import numpy as np
 
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip, MotionMeta
+from vr_study.orientation import CAMERA_TO_Y_UP, rotate_root
 from vr_study.rotations import matrix_to_axis_angle
 
 from ._npz import check_shape, fps_value, load_arrays
@@ -113,7 +125,7 @@ def _clip_from_arrays(arrays: dict[str, np.ndarray], path: Path, fps: float, fra
             raise InputError(path, key, "is missing", "give PIXIE's parameters (global_pose, body_pose, jaw_pose, hands, exp)")
     rot = {k: _rotations(arrays[k], path, k, T, n) for k, n in POSE_KEYS.items()}
     clip = MotionClip.zeros(T, fps, num_expression=50, num_betas=10, method="pixie")
-    clip.global_orient = rot["global_pose"][:, 0]
+    clip.global_orient = rotate_root(rot["global_pose"][:, 0], CAMERA_TO_Y_UP)
     clip.body_pose = rot["body_pose"]
     clip.jaw_pose = rot["jaw_pose"][:, 0]
     clip.left_hand_pose = rot["left_hand_pose"]
@@ -136,6 +148,7 @@ def _clip_from_arrays(arrays: dict[str, np.ndarray], path: Path, fps: float, fra
         clip.expression = dexp.reshape(T, -1)
         clip.jaw_pose = dpose.reshape(T, 6)[:, 3:6]
         extra["face_from"] = "deca"
+    extra["orientation_fix"] = "camera frame (y down) to Y-up: root pre-multiplied by diag(1,-1,-1)"
     clip.meta = MotionMeta(method="pixie", extra=extra)
     return clip
 
