@@ -50,6 +50,7 @@ class BatchResult:
     generated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
@@ -171,8 +172,13 @@ def check_labels(generators: dict[str, Any], utterances: Sequence[UtteranceSpec]
 def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], methods: Sequence[str],
                  emotions: Sequence[str], seeds: Sequence[int], methods_config: str | Path | None = None,
                  progress: bool = True, on_clip: Callable[[str, str], Any] | None = None,
-                 generator_options: dict[str, dict] | None = None) -> BatchResult:
-    """Generate every (method, utterance, emotion, seed) missing from the library."""
+                 generator_options: dict[str, dict] | None = None,
+                 check_clip: Callable[[Any], list[str]] | None = None) -> BatchResult:
+    """Generate every (method, utterance, emotion, seed) missing from the library.
+
+    Each utterance's wav for the emotion is used (see :class:`UtteranceSpec`); labels a
+    method ignores are refused first (:func:`check_labels`). ``check_clip(clip)`` returns
+    warnings recorded per clip in the result (the CLI passes orientation checks)."""
     from tqdm import tqdm
 
     from .speech import load_speech
@@ -209,6 +215,9 @@ def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], m
         notes = clip.meta.extra.get("notes") or []
         if notes:
             result.notes[cid] = list(notes)
+        warnings = check_clip(clip) if check_clip else []
+        if warnings:
+            result.warnings[cid] = list(warnings)
         if on_clip:
             on_clip(cid, "generated")
     return result
