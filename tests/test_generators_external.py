@@ -513,21 +513,21 @@ def test_utterance_lists_with_per_emotion_wavs(tmp_path):
 
 
 def test_bundled_speech_differs_by_emotion_in_pitch_and_energy():
-    """Happy is higher, wider and louder than neutral (docs/generators.md has pyin's numbers;
-    YIN on voiced frames here, as pyin's first call compiles for about a minute)."""
+    """Happy is higher and louder than neutral (docs/generators.md has pyin's numbers, range
+    included; YIN's median on loud frames here, as pyin's first call compiles for a minute)."""
     import librosa
 
     def measure(path):
         y, sr = librosa.load(str(path), sr=16000)
-        f0 = librosa.yin(y, fmin=60, fmax=500, sr=sr, frame_length=1024)
+        f0 = librosa.yin(y, fmin=60, fmax=300, sr=sr, frame_length=1024)
         rms = librosa.feature.rms(y=y, frame_length=1024, hop_length=256)[0][: len(f0)]
         f0 = f0[rms[: len(f0)] > 0.3 * rms.max()]       # voiced (loud) frames
-        return np.median(f0), np.percentile(f0, 95) - np.percentile(f0, 5), 20 * np.log10(np.sqrt(np.mean(y ** 2)))
+        return np.median(f0), 20 * np.log10(np.sqrt(np.mean(y ** 2)))
 
-    h, n = measure(SPEECH / "greeting_happy.wav"), measure(SPEECH / "greeting_neutral.wav")
-    assert h[0] > 1.5 * n[0]        # median f0, Hz
-    assert h[1] > n[1] + 10         # f0 range (5th-95th percentile), Hz
-    assert h[2] > n[2] + 4          # RMS level, dB
+    for utt in ("greeting", "weather", "story"):
+        h, n = measure(SPEECH / f"{utt}_happy.wav"), measure(SPEECH / f"{utt}_neutral.wav")
+        assert h[0] > 1.5 * n[0]        # median f0, Hz
+        assert h[1] > n[1] + 4          # RMS level, dB
 
 
 class StillGenerator:
