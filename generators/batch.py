@@ -8,6 +8,7 @@ half-written clip behind.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -123,13 +124,16 @@ def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
     return out
 
 
-def _sha(path: Path, _cache: dict = {}) -> str:
+def _sha(path: Path) -> str:
+    """sha256 of a speech file (cached per path and modification time)."""
+    return _sha_cached(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha_cached(path: str, mtime_ns: int) -> str:
     from vr_study.library import sha256_file
 
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _cache:
-        _cache[key] = sha256_file(path)
-    return _cache[key]
+    return sha256_file(path)
 
 
 def check_labels(generators: dict[str, Any], utterances: Sequence[UtteranceSpec], emotions: Sequence[str],

@@ -269,6 +269,7 @@ def install(tmp_path, flame_head):
     methods = {name: {"workdir": str(d), "python": sys.executable}
                for name, d in (("emage", emage), ("talkshow", talkshow), ("amuse", amuse), ("faceformer", ff))}
     methods["talkshow"]["speaker"] = 2
+    methods["talkshow"]["num_samples"] = 2      # two samples stacked along rows; sample 0 is taken
     methods["faceformer"]["device"] = "cpu"
     path = tmp_path / "methods.yaml"
     path.write_text(yaml.safe_dump({"methods": methods}))
