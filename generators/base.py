@@ -41,6 +41,33 @@ class Utterance:
         return self.id or Path(self.audio_path).stem
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """What a method's motion depends on besides the speech.
+
+    ``emotion_label``: the emotion label given to ``generate`` changes the motion (False:
+    the method reads emotion, if at all, from the speech's prosody only). ``seed``: True =
+    the seed picks a reproducible sample; "draw" = each run draws a fresh random sample
+    the seed cannot reproduce; False = deterministic, the seed changes nothing.
+    ``speaker``: a speaker/style id is taken. ``note``: one line for docs and errors.
+    """
+
+    emotion_label: bool = True
+    seed: bool | str = True
+    speaker: bool = False
+    note: str = ""
+
+
+#: assumed for generators that do not say (a lab's own class)
+UNKNOWN_CONDITIONING = Conditioning(True, True, True, "not declared by the generator")
+
+
+def conditioning_of(generator: Any) -> Conditioning:
+    """The generator's :class:`Conditioning` (its ``conditioning`` attribute, if any)."""
+    c = getattr(generator, "conditioning", None)
+    return c if isinstance(c, Conditioning) else UNKNOWN_CONDITIONING
+
+
 @runtime_checkable
 class Generator(Protocol):
     """A motion source. ``emotions`` lists the labels it accepts (None: any label)."""

@@ -8,6 +8,7 @@ half-written clip behind.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -15,7 +16,7 @@ from typing import Any, Callable, Sequence
 from vr_study.errors import InputError
 from vr_study.library import StimulusLibrary, clip_id
 
-from .base import Utterance, check_emotion
+from .base import Utterance, check_emotion, conditioning_of
 from .registry import EXTERNAL_METHODS, get_generator
 
 BUNDLED_UTTERANCES = Path(__file__).resolve().parent.parent / "assets" / "speech" / "utterances.yaml"
@@ -23,12 +24,26 @@ BUNDLED_UTTERANCES = Path(__file__).resolve().parent.parent / "assets" / "speech
 
 @dataclass
 class UtteranceSpec:
-    """One row of an utterance list: id, speech wav (absolute path), transcript."""
+    """One row of an utterance list: id, speech, transcript, optional speaker id.
+
+    ``wavs`` maps an emotion label to the speech recorded with that emotion (absolute
+    paths); the key ``None`` holds one recording used for every emotion. The compared
+    methods read emotion from the speech's prosody, so a study gives one wav per emotion.
+    """
 
     id: str
-    wav: Path
+    wavs: dict[str | None, Path]
     text: str | None = None
     speaker: str | None = None
+
+    @property
+    def wav(self) -> Path:
+        """The single recording, or the first listed one (for code that needs any one)."""
+        return self.wavs[None] if None in self.wavs else next(iter(self.wavs.values()))
+
+    def wav_for(self, emotion: str) -> Path | None:
+        """The speech for ``emotion``: its own recording, else the shared one, else None."""
+        return self.wavs.get(emotion, self.wavs.get(None))
 
 
 @dataclass
@@ -36,11 +51,17 @@ class BatchResult:
     generated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
-    """Read utterances from YAML (``utterances: [{id, text, wav}]``) or CSV (columns id, wav,
-    text, optional speaker). ``wav`` paths are relative to the list file."""
+    """Read utterances from YAML or CSV; ``wav`` paths are relative to the list file.
+
+    YAML: ``utterances: [{id, text, wav, speaker?}]`` where ``wav`` is one file for every
+    emotion or a mapping per emotion (``wav: {happy: greeting_happy.wav, neutral: ...}``).
+    CSV: columns ``id, text`` and ``wav`` and/or ``wav_<emotion>`` (e.g. ``wav_happy``),
+    optional ``speaker``.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "does not exist", "give a .yaml or .csv utterance list")
@@ -68,28 +89,100 @@ def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
         if not isinstance(row, dict):
             raise InputError(path, where, "is not a mapping", "give id, text and wav")
         wav = row.get("wav") or row.get("audio")
+        if suffix == ".csv":  # wav_<emotion> columns
+            per = {k[4:]: v for k, v in row.items() if k and k.startswith("wav_") and v}
+            if per:
+                wav = {**({None: wav} if wav else {}), **per}
         if not wav:
             raise InputError(path, f"{where}.wav", "is missing", "give the speech file of each utterance")
-        wav_path = Path(str(wav)).expanduser()
-        wav_path = wav_path if wav_path.is_absolute() else (path.parent / wav_path).resolve()
-        uid = str(row.get("id") or wav_path.stem)
+        if isinstance(wav, dict):
+            items = list(wav.items())
+            if not items:
+                raise InputError(path, f"{where}.wav", "is an empty mapping",
+                                 "give one wav per emotion, e.g. {happy: x_happy.wav, neutral: x_neutral.wav}")
+        else:
+            items = [(None, wav)]
+        wavs: dict[str | None, Path] = {}
+        for emo, w in items:
+            field_name = f"{where}.wav" + (f".{emo}" if emo is not None else "")
+            if not isinstance(w, (str, Path)) or not str(w):
+                raise InputError(path, field_name, "is not a file name", "give the path of a wav file")
+            wav_path = Path(str(w)).expanduser()
+            wav_path = wav_path if wav_path.is_absolute() else (path.parent / wav_path).resolve()
+            if not wav_path.is_file():
+                raise InputError(path, field_name, f"'{wav_path}' does not exist", "fix the path")
+            wavs[None if emo is None else str(emo)] = wav_path
+        first = wavs.get(None) or next(iter(wavs.values()))
+        uid = str(row.get("id") or first.stem)
         if uid in seen:
             raise InputError(path, f"{where}.id", f"'{uid}' appears twice", "give each utterance its own id")
         seen.add(uid)
-        if not wav_path.is_file():
-            raise InputError(path, f"{where}.wav", f"'{wav_path}' does not exist", "fix the path")
-        out.append(UtteranceSpec(uid, wav_path, row.get("text") or None,
+        out.append(UtteranceSpec(uid, wavs, row.get("text") or None,
                                  None if row.get("speaker") in (None, "") else str(row.get("speaker"))))
     if not out:
         raise InputError(path, "utterances", "is empty", "list at least one utterance")
     return out
 
 
+def _sha(path: Path) -> str:
+    """sha256 of a speech file (cached per path and modification time)."""
+    return _sha_cached(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha_cached(path: str, mtime_ns: int) -> str:
+    from vr_study.library import sha256_file
+
+    return sha256_file(path)
+
+
+def check_labels(generators: dict[str, Any], utterances: Sequence[UtteranceSpec], emotions: Sequence[str],
+                 seeds: Sequence[int]) -> None:
+    """Refuse labels that would name identical (or meaningless) clips differently.
+
+    A method that ignores the emotion label (it reads emotion from the speech, or not at
+    all) must get a different recording per emotion; a method whose motion does not depend
+    on the seed must get one seed. Also every utterance needs a wav for every emotion.
+    """
+    for u in utterances:
+        for e in emotions:
+            if u.wav_for(e) is None:
+                raise InputError(None, f"utterance '{u.id}'.wav",
+                                 f"has no recording for emotion '{e}' (it lists {', '.join(map(str, u.wavs))})",
+                                 f"add wav: {{{e}: {u.id}_{e}.wav}} to the utterance list or drop '{e}' from --emotions")
+    for m, gen in generators.items():
+        cond = conditioning_of(gen)
+        if not cond.emotion_label and len(emotions) > 1:
+            for u in utterances:
+                by_file: dict[str, list[str]] = {}
+                for e in emotions:
+                    by_file.setdefault(_sha(u.wav_for(e)), []).append(e)
+                same = next((es for es in by_file.values() if len(es) > 1), None)
+                if same:
+                    raise InputError(None, f"utterance '{u.id}'",
+                                     f"uses the same speech ({u.wav_for(same[0]).name}) for emotions "
+                                     f"{' and '.join(same)}, but method '{m}' ignores the emotion label "
+                                     "(it reads emotion only from the speech), so the clips would be the same "
+                                     "motion under two labels",
+                                     f"give one recording per emotion (wav: {{{same[0]}: {u.id}_{same[0]}.wav, "
+                                     f"{same[1]}: {u.id}_{same[1]}.wav}}) or run '{m}' with one emotion")
+        if cond.seed is False and len(set(seeds)) > 1:
+            raise InputError(None, "--seeds",
+                             f"{' and '.join(map(str, seeds))} would label identical clips: method '{m}' has no "
+                             "seed input (it is deterministic)",
+                             f"run '{m}' with one seed (--seeds 0) in its own `generate batch`")
+
+
 def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], methods: Sequence[str],
                  emotions: Sequence[str], seeds: Sequence[int], methods_config: str | Path | None = None,
                  progress: bool = True, on_clip: Callable[[str, str], Any] | None = None,
-                 generator_options: dict[str, dict] | None = None) -> BatchResult:
-    """Generate every (method, utterance, emotion, seed) missing from the library."""
+                 generator_options: dict[str, dict] | None = None,
+                 check_clip: Callable[[Any], list[str]] | None = None) -> BatchResult:
+    """Generate every (method, utterance, emotion, seed) missing from the library.
+
+    Each utterance's wav for the emotion is used (see :class:`UtteranceSpec`); labels a
+    method ignores are refused first (:func:`check_labels`). ``check_clip(clip)`` returns
+    warnings recorded per clip in the result (the CLI passes orientation checks)."""
     from tqdm import tqdm
 
     from .speech import load_speech
@@ -103,8 +196,10 @@ def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], m
         for e in emotions:
             check_emotion(gen, e)
         generators[m] = gen
+    check_labels(generators, utterances, emotions, seeds)
     for u in utterances:  # check every speech file before generating anything
-        load_speech(u.wav)
+        for w in dict.fromkeys(u.wav_for(e) for e in emotions):
+            load_speech(w)
 
     lib = StimulusLibrary.open(library_dir, create=True)
     result = BatchResult()
@@ -112,17 +207,21 @@ def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], m
     bar = tqdm(jobs, desc="generating", unit="clip", disable=not progress)
     for m, u, e, s in bar:
         cid = clip_id(m, u.id, e, s)
-        if lib.is_valid(cid):
+        wav = u.wav_for(e)
+        if lib.is_valid(cid) and lib.entry(cid).audio_sha256 in (None, _sha(wav)):
             result.skipped.append(cid)
             continue
         bar.set_postfix_str(cid)
-        utt = Utterance(u.wav, transcript=u.text, emotion=e, speaker=u.speaker, seed=int(s), id=u.id)
+        utt = Utterance(wav, transcript=u.text, emotion=e, speaker=u.speaker, seed=int(s), id=u.id)
         clip = generators[m].generate(utt)
-        lib.add_clip(clip, u.wav, cid, transcript=u.text)
+        lib.add_clip(clip, wav, cid, transcript=u.text)
         result.generated.append(cid)
         notes = clip.meta.extra.get("notes") or []
         if notes:
             result.notes[cid] = list(notes)
+        warnings = check_clip(clip) if check_clip else []
+        if warnings:
+            result.warnings[cid] = list(warnings)
         if on_clip:
             on_clip(cid, "generated")
     return result

@@ -1,50 +1,45 @@
-"""Runners for external methods (EMAGE, TalkSHOW, AMUSE): run the lab's own installation.
+"""Runners for external methods (EMAGE, TalkSHOW, AMUSE, FaceFormer): run the lab's own installation.
 
 Each runner prepares the speech the way the method expects (16 kHz mono wav in a fresh
-folder), runs the method's own inference command in its working folder with its own
-Python interpreter, finds the output file, and imports it with :mod:`vr_study.formats`.
+folder), runs the method's own inference in its checkout with its own Python, finds the
+output file and imports it (:mod:`vr_study.formats`; FaceFormer's FLAME vertices are fitted
+to SMPL-X jaw + expression by :mod:`generators.face_fit`).
 
-The installation is described in a methods config (YAML), one entry per method::
+The runner knows each method's real command line, output location and conventions at a
+pinned upstream commit (:data:`BUILTIN`, cited in docs/generators.md); a lab names only
+where its installation is::
 
     methods:
-      emage:
-        workdir: /opt/PantoMatrix                 # the method's checkout
-        python: /opt/envs/emage/bin/python        # its own environment
-        command: "{python} test_emage_audio.py --audio_folder {audio_dir} --save_folder {out_dir}"
-        output: "{out_dir}/{stem}_output.npz"     # a path or glob; relative = to workdir
-        format: beat2                             # vr_study.formats reader
-      talkshow:
-        workdir: /opt/TalkSHOW
-        python: /opt/envs/talkshow/bin/python
-        command: "{python} scripts/demo.py --config_file ./config/body_pixel.json --infer --audio_file {audio} --id {speaker} --num_sample 1"
-        output: "visualise/video/body-pixel/{stem}/*.npy"
-        format: talkshow
-        speaker: 0
-        body_model: null                          # SMPL-X file whose hand mean TalkSHOW used
-      amuse:
-        workdir: /opt/AMUSE
-        python: /opt/envs/amuse/bin/python
-        command: "{python} main.py --fn infer_gesture --audio {audio} --emotion {emotion_arg} --out {out_dir}"
-        output: "{out_dir}/*.npz"
-        format: amuse
-        max_chunk_s: 10                           # AMUSE infers 10 s chunks
-        emotion_args: {happy: happy, neutral: neutral}
-        face: prosody                             # jaw + expression + eyes come from this method
+      emage:    {workdir: /opt/PantoMatrix, python: /opt/envs/emage/bin/python}
+      talkshow: {workdir: /opt/TalkSHOW, python: /opt/envs/talkshow/bin/python, speaker: 0}
+      amuse:    {workdir: /opt/amuse, python: /opt/envs/amuse/bin/python, face: faceformer}
+      faceformer: {workdir: /opt/FaceFormer, python: /opt/envs/faceformer/bin/python,
+                   device: cpu, flame_vertex_ids: /data/smplx/SMPL-X__FLAME_vertex_ids.npy,
+                   body_model: /data/smplx/SMPLX_NEUTRAL.npz}
 
-Placeholders in ``command`` and ``output``: {python} {workdir} {audio} (the prepared wav)
-{audio_dir} {stem} {out_dir} (a fresh empty folder) {emotion} {emotion_arg} {seed}
-{speaker}. The command is split like a shell line (no shell runs it). Optional keys:
-``sample_rate_hz`` (16000), ``fps`` (30: output frame rate in Hz; the clip is resampled to
-it), ``timeout_s`` (3600), ``env`` (extra environment variables), ``emotions`` (labels
-the method accepts; default happy, neutral), ``num_samples``/``sample`` (TalkSHOW).
+Any default can be overridden (``command``, ``output``, ``format``, ...); a method name
+that is not built in needs ``command`` and ``output``. Placeholders in ``command`` and
+``output``: {python} {workdir} {wrappers} (the project's wrapper scripts) {audio} (the
+prepared wav) {audio_dir} {stem} {out_dir} (a fresh empty folder) {emotion} {emotion_arg}
+{seed} {speaker} {subject} {device} {num_samples}. The command is split like a shell line
+(no shell runs it). Other keys: ``sample_rate_hz`` (16000), ``fps`` (output frame rate in
+Hz; the clip is resampled to it), ``timeout_s`` (3600), ``env`` (extra environment
+variables), ``emotions`` (labels accepted; default happy, neutral), ``num_samples``/
+``sample`` (TalkSHOW), ``max_chunk_s`` (longer speech is split), ``face`` (a method whose
+jaw, eyes and expression replace this one's), ``body_model`` (SMPL-X file: TalkSHOW's hand
+mean; FaceFormer's fitting target), ``flame_vertex_ids`` (FaceFormer), ``output_survives_crash``
+(a non-zero exit after the output was written is a warning, not an error).
 """
 from __future__ import annotations
 
 import glob
 import os
+import re
+import secrets
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,12 +50,73 @@ from vr_study.audio import Audio, write_wav
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip
 
-from .base import EMOTIONS, Utterance, check_emotion, stamp_meta
+from .base import EMOTIONS, Conditioning, Utterance, check_emotion, stamp_meta
 
 CONFIG_ENV = "VR_STUDY_METHODS_CONFIG"
-#: the readers each built-in runner uses by default
-DEFAULT_FORMATS = {"emage": "beat2", "talkshow": "talkshow", "amuse": "amuse"}
-DEFAULT_MAX_CHUNK_S = {"amuse": 10.0}
+#: the project's wrapper scripts, run with a method's own Python inside its checkout
+WRAPPERS_DIR = Path(__file__).resolve().parent / "wrappers"
+#: lines a wrapper prints on stderr to pass a warning on to the clip's notes
+WARNING_PREFIX = "vr-study-warning:"
+
+#: FaceFormer's VOCASET subjects (README.md of EvelynFan/FaceFormer dfaea81, the vocaset demo line)
+VOCASET_TRAIN = ("FaceTalk_170728_03272_TA FaceTalk_170904_00128_TA FaceTalk_170725_00137_TA "
+                 "FaceTalk_170915_00223_TA FaceTalk_170811_03274_TA FaceTalk_170913_03279_TA "
+                 "FaceTalk_170904_03276_TA FaceTalk_170912_03278_TA")
+VOCASET_TEST = "FaceTalk_170809_00138_TA FaceTalk_170731_00024_TA"
+
+
+@dataclass(frozen=True)
+class MethodDefaults:
+    """What the runner knows about a method's real code at a pinned commit."""
+
+    upstream: str
+    command: str
+    output: str
+    format: str
+    conditioning: Conditioning
+    fps: float = 30.0
+    max_chunk_s: float | None = None
+    output_survives_crash: bool = False
+    speaker: str | int | None = None
+    subject: str | None = None
+    device: str | None = None
+
+
+#: built-in defaults per method (docs/generators.md cites the upstream lines)
+BUILTIN: dict[str, MethodDefaults] = {
+    "emage": MethodDefaults(
+        upstream="PantoMatrix/PantoMatrix c7356f3",
+        command="{python} test_emage_audio.py --audio_folder {audio_dir} --save_folder {out_dir}",
+        output="{out_dir}/{stem}_output.npz", format="beat2",
+        conditioning=Conditioning(False, False, False, "no emotion, speaker or seed input: speaker id fixed to 0 "
+                                  "and argmax decoding (test_emage_audio.py:19, :37-40)")),
+    "talkshow": MethodDefaults(
+        upstream="yhw-yhw/TalkSHOW 9aef82d",
+        command="{python} scripts/demo.py --config_file ./config/body_pixel.json --infer --audio_file {audio} "
+                "--id {speaker} --num_sample {num_samples} --stand",
+        output="visualise/video/body-pixel2/{stem}.npy", format="talkshow", output_survives_crash=True,
+        speaker=0,
+        conditioning=Conditioning(False, "draw", True, "speaker id 0-3 (--id); no emotion input; each run draws "
+                                  "new samples without a fixed seed (demo.py sets none)")),
+    "amuse": MethodDefaults(
+        upstream="kiranchhatre/amuse 1978d3a",
+        command="{python} {wrappers}/amuse_infer.py --checkout {workdir} --audio {audio} --seed {seed} "
+                "--out {out_dir}/{stem}_motion_smplx.npz",
+        output="{out_dir}/{stem}_motion_smplx.npz", format="amuse", max_chunk_s=10.0,
+        conditioning=Conditioning(False, True, False, "emotion and style come from the speech only (custom audio "
+                                  "has no emotion input); the seed is its config's TRAIN_PARAM.seed")),
+    "faceformer": MethodDefaults(
+        upstream="EvelynFan/FaceFormer dfaea81",
+        command="{python} {wrappers}/faceformer_infer.py --template-out {out_dir}/{stem}_template.npy -- "
+                "--model_name vocaset --dataset vocaset --vertice_dim 15069 --feature_dim 64 --period 30 --fps 30 "
+                f"--train_subjects '{VOCASET_TRAIN}' --test_subjects '{VOCASET_TEST}' "
+                "--condition {speaker} --subject {subject} --wav_path {audio} --result_path {out_dir} "
+                "--output_path {out_dir} --device {device}",
+        output="{out_dir}/{stem}.npy", format="flame_vertices",
+        speaker="FaceTalk_170913_03279_TA", subject="FaceTalk_170809_00138_TA", device="cuda",
+        conditioning=Conditioning(False, False, True, "face only; speaking style = one of the 8 VOCASET training "
+                                  "subjects (--condition); deterministic; no emotion input")),
+}
 
 
 @dataclass
@@ -80,11 +136,15 @@ class MethodConfig:
     emotions: tuple[str, ...] | None = EMOTIONS
     emotion_args: dict[str, str] = field(default_factory=dict)
     speaker: str | int | None = None
+    subject: str | None = None
+    device: str | None = None
     max_chunk_s: float | None = None
     face: str | None = None
     body_model: str | None = None
+    flame_vertex_ids: str | None = None
     num_samples: int = 1
     sample: int = 0
+    output_survives_crash: bool = False
     source: str = "methods config"
 
     @classmethod
@@ -96,16 +156,23 @@ class MethodConfig:
         if unknown:
             raise InputError(source, f"methods.{name}", f"has unknown keys {sorted(unknown)}",
                              f"allowed: {', '.join(sorted(known))}")
-        for key in ("command", "workdir", "output"):
+        d = {k: v for k, v in d.items() if v is not None or k in ("face", "speaker")}
+        builtin = BUILTIN.get(name)
+        if builtin is not None:
+            for key in ("command", "output", "format", "fps", "max_chunk_s", "output_survives_crash", "speaker",
+                        "subject", "device"):
+                d.setdefault(key, getattr(builtin, key))
+        required = ("workdir",) if builtin else ("command", "workdir", "output")
+        for key in required:
             if not d.get(key):
-                raise InputError(source, f"methods.{name}.{key}", "is missing", "see docs/generators.md")
-        d = dict(d)
-        d.setdefault("format", DEFAULT_FORMATS.get(name, "beat2"))
-        d.setdefault("max_chunk_s", DEFAULT_MAX_CHUNK_S.get(name))
+                hint = (f"give the folder of your {name} checkout" if key == "workdir"
+                        else f"'{name}' is not built in ({', '.join(BUILTIN)} are): give command and output")
+                raise InputError(source, f"methods.{name}.{key}", "is missing", hint)
+        d.setdefault("format", "beat2")
         if d.get("emotions") is not None:
             d["emotions"] = tuple(d["emotions"])
         base = Path(source).parent if source and Path(source).is_file() else Path.cwd()
-        for key in ("workdir", "python", "body_model"):
+        for key in ("workdir", "python", "body_model", "flame_vertex_ids"):
             value = d.get(key)
             if not value or (key == "python" and os.sep not in str(value)):
                 continue  # a bare interpreter name is looked up on PATH
@@ -115,6 +182,11 @@ class MethodConfig:
             return cls(name=name, source=source, **d)
         except TypeError as e:
             raise InputError(source, f"methods.{name}", f"is invalid ({e})", "see docs/generators.md") from None
+
+    @property
+    def conditioning(self) -> Conditioning:
+        b = BUILTIN.get(self.name)
+        return b.conditioning if b else Conditioning(True, True, True, "a lab's own method: not declared")
 
 
 def load_methods_config(config: str | Path | dict | None) -> tuple[dict[str, dict], str]:
@@ -149,7 +221,8 @@ def load_runner(name: str, config: str | Path | dict | None = None, **options: A
     methods, source = load_methods_config(config)
     if name not in methods:
         raise InputError(source, "methods", f"has no entry for '{name}'",
-                         f"add methods.{name} with workdir, python, command and output")
+                         f"add methods.{name} with workdir and python" if name in BUILTIN
+                         else f"add methods.{name} with workdir, python, command and output")
     cfg = MethodConfig.from_dict(name, {**methods[name], **options}, source)
     return ExternalRunner(cfg, config)
 
@@ -161,6 +234,7 @@ class ExternalRunner:
         self.config = config
         self.name = config.name
         self.emotions = config.emotions
+        self.conditioning = config.conditioning
         self._all_methods = all_methods
 
     # ------------------------------------------------------------------ checks
@@ -180,10 +254,11 @@ class ExternalRunner:
     def _placeholders(self, utt: Utterance, wav: Path, out_dir: Path) -> dict[str, str]:
         c = self.config
         speaker = utt.speaker if utt.speaker is not None else c.speaker
-        return {"python": c.python or "python", "workdir": c.workdir, "audio": str(wav),
-                "audio_dir": str(wav.parent), "stem": wav.stem, "out_dir": str(out_dir),
+        return {"python": c.python or "python", "workdir": c.workdir, "wrappers": str(WRAPPERS_DIR),
+                "audio": str(wav), "audio_dir": str(wav.parent), "stem": wav.stem, "out_dir": str(out_dir),
                 "emotion": utt.emotion, "emotion_arg": c.emotion_args.get(utt.emotion, utt.emotion),
-                "seed": str(int(utt.seed)), "speaker": "" if speaker is None else str(speaker)}
+                "seed": str(int(utt.seed)), "speaker": "" if speaker is None else str(speaker),
+                "subject": c.subject or "", "device": c.device or "", "num_samples": str(int(c.num_samples))}
 
     def _format(self, template: str, values: dict[str, str], key: str) -> str:
         try:
@@ -192,7 +267,7 @@ class ExternalRunner:
             raise InputError(self.config.source, f"methods.{self.name}.{key}", f"has an unknown placeholder ({e})",
                              f"use {{{'}, {'.join(values)}}}") from None
 
-    def _run_once(self, utt: Utterance, audio: Audio, stem: str, work: Path) -> tuple[MotionClip, Path]:
+    def _run_once(self, utt: Utterance, audio: Audio, stem: str, work: Path) -> tuple[MotionClip, Path, list[str]]:
         c = self.config
         audio_dir = work / "audio"
         out_dir = work / "out"
@@ -203,6 +278,7 @@ class ExternalRunner:
         values = self._placeholders(utt, wav, out_dir)
         argv = [self._format(tok, values, "command") for tok in shlex.split(c.command)]
         env = {**os.environ, **{k: str(v) for k, v in c.env.items()}}
+        started = time.time()
         try:
             proc = subprocess.run(argv, cwd=c.workdir, env=env, capture_output=True, text=True, timeout=c.timeout_s)
         except FileNotFoundError:
@@ -211,19 +287,35 @@ class ExternalRunner:
         except subprocess.TimeoutExpired:
             raise InputError(c.source, f"methods.{c.name}.timeout_s", f"{c.name} ran longer than {c.timeout_s:g} s",
                              "raise timeout_s or check the installation") from None
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()
-            last = tail[-1] if tail else "(no output)"
-            raise InputError(c.source, f"methods.{c.name}.command", f"exited with code {proc.returncode}: {last}",
-                             f"run it by hand in {c.workdir} to see the full error")
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        notes = [ln[len(WARNING_PREFIX):].strip() for ln in (proc.stderr or "").splitlines()
+                 if ln.startswith(WARNING_PREFIX)]
+        last = next((ln for ln in reversed(lines) if not ln.startswith(WARNING_PREFIX)), "(no output)").strip()
         pattern = self._format(c.output, values, "output")
         if not Path(pattern).is_absolute():
             pattern = str(Path(c.workdir) / pattern)
         found = [Path(p) for p in glob.glob(pattern)]
+        fresh = [p for p in found if p.stat().st_mtime >= started - 1.0]
+        if proc.returncode != 0:
+            if not (c.output_survives_crash and fresh):
+                raise InputError(c.source, f"methods.{c.name}.command", f"exited with code {proc.returncode}: {last}",
+                                 f"run it by hand in {c.workdir} to see the full error")
+            notes.append(f"{c.name} exited with code {proc.returncode} after writing its output ({last}); "
+                         "the output was used (its rendering step failed)")
         if not found:
             raise InputError(c.source, f"methods.{c.name}.output", f"matched no file ('{pattern}') after the run",
                              f"check where {c.name} writes its result and set output accordingly")
-        path = max(found, key=lambda p: p.stat().st_mtime)
+        if not fresh:
+            raise InputError(c.source, f"methods.{c.name}.output", f"matched only files older than this run ('{pattern}')",
+                             f"{c.name} did not write a new result: run it by hand in {c.workdir}")
+        path = max(fresh, key=lambda p: p.stat().st_mtime)
+        clip = self._import(path, out_dir, stem, notes)
+        return clip, path, notes
+
+    def _import(self, path: Path, out_dir: Path, stem: str, notes: list[str]) -> MotionClip:
+        c = self.config
+        if c.format == "flame_vertices":
+            return self._import_flame(path, out_dir / f"{stem}_template.npy", notes)
         from vr_study.formats import read_motion
 
         opts: dict[str, Any] = {}
@@ -234,11 +326,42 @@ class ExternalRunner:
 
                 opts["hands_mean"] = load_body_model(c.body_model).hands_mean
         try:
-            clip = read_motion(path, c.format, **opts)
+            return read_motion(path, c.format, **opts)
         except InputError as e:
             raise InputError(path, e.field, f"({c.name} output) {e.problem}",
                              f"{c.name}'s output is not what was expected: {e.fix}") from None
-        return clip, path
+
+    def _import_flame(self, path: Path, template_path: Path, notes: list[str]) -> MotionClip:
+        """FaceFormer's FLAME vertices -> a clip with SMPL-X jaw + expression (generators.face_fit)."""
+        from vr_study.body import load_body_model
+
+        from .face_fit import (computed_correspondence, face_clip, fit_face, flame_frames,
+                               load_correspondence)
+
+        c = self.config
+        try:
+            verts = flame_frames(np.load(path, allow_pickle=False), path)
+        except ValueError as e:
+            raise InputError(path, None, f"({c.name} output) cannot be read ({e})",
+                             f"{c.name}'s output is not what was expected") from None
+        template = np.load(template_path).reshape(-1, 3) if template_path.is_file() else None
+        if template is None:
+            notes.append("no FaceFormer template saved with the result: the first frame was taken as the neutral face")
+        body = load_body_model(c.body_model)
+        if c.flame_vertex_ids:
+            corr = load_correspondence(c.flame_vertex_ids, body)
+        else:
+            corr = computed_correspondence(body, template if template is not None else verts[0])
+            notes.append("FLAME-to-body correspondence computed by nearest vertices (no flame_vertex_ids given): "
+                         "approximate; only the body's jaw and expression shapes come through")
+        fit = fit_face(verts, body, corr, template)
+        notes.append(f"FaceFormer FLAME vertices fitted to jaw + {body.num_expression} expression coefficients: "
+                     f"RMS residual {1000 * float(np.mean(fit.rms_residual_m)):.2f} mm "
+                     f"(face offsets RMS {1000 * float(np.mean(fit.rms_offset_m)):.2f} mm)")
+        clip = face_clip(fit, c.fps)
+        clip.meta.extra["face_fit_rms_residual_m"] = float(np.mean(fit.rms_residual_m))
+        clip.meta.extra["face_fit_correspondence"] = corr.source
+        return clip
 
     def generate(self, utterance: Utterance) -> MotionClip:
         from .prosody import concat_clips
@@ -249,24 +372,34 @@ class ExternalRunner:
         self.check_installation()
         speech = load_speech(utterance.audio_path, c.sample_rate_hz)
         audio = speech.audio
-        stem = Path(utterance.audio_path).stem
+        # a plain, unique name: TalkSHOW cuts the name at the first dot (demo.py:243-244) and
+        # writes into a shared folder of the checkout, so runs must not reuse a name
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", Path(utterance.audio_path).stem)[:40] or "speech"
+        stem = f"{base}-{secrets.token_hex(3)}"
         n = audio.samples.shape[0]
         step = int(c.max_chunk_s * c.sample_rate_hz) if c.max_chunk_s else n
-        pieces, outputs = [], []
+        pieces, outputs, notes = [], [], list(speech.notes)
         with tempfile.TemporaryDirectory(prefix=f"vr-study-{c.name}-") as tmp:
             for k, s0 in enumerate(range(0, n, step)):
                 part = Audio(audio.samples[s0:s0 + step], c.sample_rate_hz, 1, audio.path)
-                clip, out = self._run_once(utterance, part, stem if s0 == 0 and step >= n else f"{stem}_{k:03d}",
-                                           Path(tmp) / f"run{k}")
+                clip, out, run_notes = self._run_once(utterance, part, stem if step >= n else f"{stem}_{k:03d}",
+                                                      Path(tmp) / f"run{k}")
                 clip = self._fit_length(clip.resample(c.fps) if abs(clip.fps - c.fps) > 1e-6 else clip,
                                         part.duration_s, out)
                 pieces.append(clip)
                 outputs.append(out.name)
+                notes.extend(n_ for n_ in run_notes if n_ not in notes)
         clip = concat_clips(pieces) if len(pieces) > 1 else pieces[0]
-        notes = list(speech.notes)
+        cond = self.conditioning
+        if not cond.emotion_label:
+            notes.append(f"{c.name} has no emotion input: the label '{utterance.emotion}' only names the speech's "
+                         "emotion")
+        if cond.seed is False and utterance.seed:
+            notes.append(f"{c.name} is deterministic: seed {utterance.seed} changes nothing")
         if c.face:
             clip = self._merge_face(clip, utterance)
             notes.append(f"jaw, expression and eyes from '{c.face}'")
+            notes.extend(f"{c.face}: {n_}" for n_ in clip.meta.extra.pop("face_notes", []))
         stamp_meta(clip, c.name, utterance, 0.0, notes=notes, outputs=outputs, installation=c.workdir,
                    command=c.command)
         clip.meta.source_format = c.format
@@ -287,11 +420,11 @@ class ExternalRunner:
                                      clip.fps, clip.gender, clip.meta)
 
     def _merge_face(self, clip: MotionClip, utterance: Utterance) -> MotionClip:
-        """Take jaw, eyes and expression from the configured face method."""
+        """Take jaw, eyes and expression from the configured face method (resampled to this clip's fps)."""
         face_name = self.config.face
         if face_name == self.name:
             raise InputError(self.config.source, f"methods.{self.name}.face", "names the method itself",
-                             "name another method (e.g. prosody or a configured faceformer)")
+                             "name another method (e.g. faceformer or prosody)")
         methods = {}
         try:
             methods, _ = load_methods_config(self._all_methods)
@@ -299,6 +432,10 @@ class ExternalRunner:
             pass
         if face_name in methods:
             face_gen = load_runner(face_name, self._all_methods)
+        elif face_name in BUILTIN:
+            raise InputError(self.config.source, f"methods.{self.name}.face",
+                             f"names '{face_name}', which has no entry in the methods config",
+                             f"add methods.{face_name} with its workdir and python")
         else:
             from .registry import get_generator
 
@@ -314,4 +451,6 @@ class ExternalRunner:
         out.reye_pose = face.reye_pose[idx].copy()
         out.expression = face.expression[idx].copy()
         out.meta.extra["face_method"] = face_name
+        for note in face.meta.extra.get("notes") or []:
+            out.meta.extra.setdefault("face_notes", []).append(note)
         return out

@@ -2,8 +2,8 @@
 
 Names:
 - ``prosody``: the built-in speech-driven generator (no weights).
-- ``emage``, ``talkshow``, ``amuse``: runners for the methods' own installations; they need
-  a methods config (YAML, see :mod:`generators.external`).
+- ``emage``, ``talkshow``, ``amuse``, ``faceformer``: runners for the methods' own
+  installations; they need a methods config (YAML, see :mod:`generators.external`).
 - ``package.module:ClassName``: a lab's own generator class, constructed with keyword
   options; it must have ``generate(utterance) -> MotionClip``.
 """
@@ -33,7 +33,7 @@ def _external(name: str) -> Callable[..., Generator]:
 
 
 #: built-in names that run a lab's installation (they take ``config=`` a methods config)
-EXTERNAL_METHODS = ("emage", "talkshow", "amuse")
+EXTERNAL_METHODS = ("emage", "talkshow", "amuse", "faceformer")
 
 #: built-in name -> factory(**options)
 BUILTINS: dict[str, Callable[..., Generator]] = {
@@ -41,6 +41,7 @@ BUILTINS: dict[str, Callable[..., Generator]] = {
     "emage": _external("emage"),
     "talkshow": _external("talkshow"),
     "amuse": _external("amuse"),
+    "faceformer": _external("faceformer"),
 }
 
 

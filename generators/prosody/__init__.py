@@ -17,7 +17,7 @@ import numpy as np
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip
 
-from ..base import EMOTIONS, Utterance, check_emotion, stamp_meta
+from ..base import EMOTIONS, Conditioning, Utterance, check_emotion, stamp_meta
 from .engine import DEFAULT_LOOKAHEAD_S, ProsodyEngine
 from .features import SAMPLE_RATE_HZ
 from .limits import clamp_pose, limit_table, within_limits
@@ -44,6 +44,8 @@ class ProsodyGenerator:
 
     name = "prosody"
     emotions: tuple[str, ...] = tuple(STYLES)
+    conditioning = Conditioning(emotion_label=True, seed=True, speaker=False,
+                                note="emotion label sets the gesture style; seed sets the speaker traits")
 
     def __init__(self, fps: float = 30.0, lookahead_s: float = DEFAULT_LOOKAHEAD_S,
                  allow_clipped: bool = False, num_expression: int = 100):

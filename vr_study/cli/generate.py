@@ -3,8 +3,10 @@
     vr-study generate METHOD --audio WAV --emotion happy|neutral [--seed N] [--transcript TEXT] -o CLIP.npz
     vr-study generate batch UTTERANCES.(yaml|csv) --methods M.. --emotions E.. --seeds N.. -o LIBRARY_DIR
 
-METHOD: ``prosody`` (built in), ``emage``/``talkshow``/``amuse`` (need --methods-config),
-or a lab's own class ``package.module:ClassName``.
+METHOD: ``prosody`` (built in), ``emage``/``talkshow``/``amuse``/``faceformer`` (need
+--methods-config), or a lab's own class ``package.module:ClassName``. Utterance lists give
+one wav per emotion (``wav: {happy: x_happy.wav, neutral: x_neutral.wav}``); batch refuses
+labels a method ignores (docs/generators.md).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="vr-study generate METHOD --audio WAV --emotion E [--seed N] -o CLIP.npz\n"
                     "vr-study generate batch UTTERANCES.yaml --methods M.. --emotions E.. --seeds N.. -o LIBRARY",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("method", help="prosody | emage | talkshow | amuse | package.module:ClassName | batch")
+    p.add_argument("method", help="prosody | emage | talkshow | amuse | faceformer | package.module:ClassName | batch")
     p.add_argument("utterances", nargs="?", help="batch only: utterance list (.yaml or .csv with id, wav, text)")
     p.add_argument("-o", "--output", required=True, help="clip .npz (single) or library folder (batch)")
     p.add_argument("--audio", help="speech wav (single clip)")
@@ -72,6 +74,8 @@ def _run(args) -> int:
     clip = gen.generate(utt)
     for note in clip.meta.extra.get("notes") or []:
         print(f"note: {args.audio}: {note}", file=sys.stderr)
+    for warning in _orientation_warnings(clip):
+        print(f"warning: {args.audio}: {warning}", file=sys.stderr)
     write_motion(clip, args.output)
     print(f"wrote {args.output}: {args.method}, {args.emotion}, seed {args.seed}, "
           f"{clip.num_frames} frames at {clip.fps:g} Hz ({clip.duration_s:.2f} s)")
@@ -91,9 +95,20 @@ def _batch(args) -> int:
     opts = {m: {k: v for k, v in _options(args, m).items() if k != "config"} for m in args.methods}
     result = fill_library(args.output, utts, args.methods, args.emotions, args.seeds,
                           methods_config=args.methods_config, progress=not args.no_progress,
-                          generator_options=opts)
+                          generator_options=opts, check_clip=_orientation_warnings)
     for cid, notes in result.notes.items():
         for note in notes:
             print(f"note: {cid}: {note}", file=sys.stderr)
+    for cid, warnings in result.warnings.items():
+        for warning in warnings:
+            print(f"warning: {cid}: {warning}", file=sys.stderr)
     print(f"library {args.output}: {len(result.generated)} generated, {len(result.skipped)} already there")
     return 0
+
+
+def _orientation_warnings(clip) -> list[str]:
+    """Upside-down, lying or facing-away bodies (vr_study.motion.orientation_warnings)."""
+    from vr_study import motion
+
+    check = getattr(motion, "orientation_warnings", None)  # provided by the readers' work on vr_study.motion
+    return list(check(clip)) if check is not None else []
