@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -32,7 +32,11 @@ from questionnaires.instruments import load_instruments
 from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, HERE, TABLET_COOKIE,  # noqa: F401 - re-exported
                                            TABLET_TOKEN_MAX_AGE_S, TabletContext, templates)
 from questionnaires.tablet_experimenter import COMMAND_EVENT, COMMANDS  # noqa: F401 - re-exported
+from questionnaires.tablet_guard import MAX_BODY_BYTES, BodyLimit
 from vr_study.storage import GroupCommitter, StudyDatabase
+
+if TYPE_CHECKING:
+    from questionnaires.tls import Certificate
 
 _META_SECRET = "tablet_secret"
 _META_EXP_TOKEN = "experimenter_token"
@@ -84,7 +88,7 @@ def _meta_secret(db: StudyDatabase, key: str, make) -> str:
 
 def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
                experimenter_token: str | None = None, *, secret: bytes | None = None,
-               poll_interval_s: float = 1.0) -> FastAPI:
+               poll_interval_s: float = 1.0, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """Build the tablet + experimenter web app over an open :class:`StudyDatabase`.
 
     ``instruments_dir``: folder of instrument YAML files (default: the shipped ones).
@@ -92,7 +96,11 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     once and kept in the database (``app.state.experimenter_token``). ``secret``: key that
     signs tablet cookies; by default kept in the database so restarts keep tablets joined.
     ``poll_interval_s``: how often waiting pages ask for the next prompt (seconds).
+    ``max_body_bytes``: larger request bodies are refused with 413 before they are read.
+    An empty (or all-blank) ``experimenter_token`` raises ValueError.
     """
+    if experimenter_token is not None and not experimenter_token.strip():
+        raise ValueError("the experimenter token is empty; give a non-empty token or none (one is generated)")
     instruments = load_instruments(instruments_dir)
     if secret is None:
         secret = bytes.fromhex(_meta_secret(db, _META_SECRET, lambda: secrets.token_hex(32)))
@@ -115,7 +123,15 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     app.include_router(tablet_api.router)
     app.include_router(tablet_experimenter.router)
     app.add_middleware(_SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)   # outermost: before anything reads the body
     return app
+
+
+def uvicorn_tls(certificate: "Certificate | None") -> dict[str, str]:
+    """uvicorn's TLS options for ``certificate`` (none for plain HTTP)."""
+    if certificate is None:
+        return {}
+    return {"ssl_certfile": str(certificate.cert_path), "ssl_keyfile": str(certificate.key_path)}
 
 
 class RunningServer(str):
@@ -141,18 +157,20 @@ class RunningServer(str):
 
 def serve(db: StudyDatabase, host: str = "127.0.0.1", port: int = 0, *, instruments_dir: str | Path | None = None,
           experimenter_token: str | None = None, secret: bytes | None = None, poll_interval_s: float = 1.0,
-          startup_timeout_s: float = 15.0, log_level: str = "warning") -> RunningServer:
+          startup_timeout_s: float = 15.0, log_level: str = "warning",
+          certificate: "Certificate | None" = None) -> RunningServer:
     """Run the app with uvicorn in a background thread; return its URL once it listens.
 
     ``port=0`` picks a free port. The returned :class:`RunningServer` is the base URL
-    (``http://127.0.0.1:PORT``) and has ``.stop()``, ``.app`` (for the experimenter token:
-    ``.app.state.experimenter_token``).
+    (``http://127.0.0.1:PORT``, ``https://`` with a ``certificate`` from
+    :func:`questionnaires.tls.ensure_certificate`) and has ``.stop()``, ``.app`` (for the
+    experimenter token: ``.app.state.experimenter_token``).
     """
     import uvicorn
 
     app = create_app(db, instruments_dir, experimenter_token, secret=secret, poll_interval_s=poll_interval_s)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                            timeout_keep_alive=30)
+                            timeout_keep_alive=30, **uvicorn_tls(certificate))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="vr-study-tablet", daemon=True)
     thread.start()
@@ -163,7 +181,7 @@ def serve(db: StudyDatabase, host: str = "127.0.0.1", port: int = 0, *, instrume
             raise RuntimeError(f"the tablet server did not start on {host}:{port}")
         time.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://{host}:{bound_port}"
+    url = f"{'https' if certificate else 'http'}://{host}:{bound_port}"
     running = RunningServer(url)
     running.url, running.app, running._server, running._thread = url, app, server, thread
     return running

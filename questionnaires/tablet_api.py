@@ -19,10 +19,13 @@ router = APIRouter()
 
 @router.get("/t/api/state")
 async def state(ctx: Ctx, request: Request) -> Response:
-    sid = tablet_session(ctx, request)
-    if sid is None:
+    def work() -> dict | None:
+        sid = tablet_session(ctx, request)
+        return None if sid is None else tablet_state(ctx, sid)
+    state = await run_in_threadpool(work)
+    if state is None:
         return JSONResponse({"error": "join the session first"}, status_code=403)
-    return JSONResponse(await run_in_threadpool(tablet_state, ctx, sid))
+    return JSONResponse(state)
 
 
 @router.get("/x/api/session/{session_id}")

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from questionnaires.instruments import ChoiceItem, Instrument, LikertItem, SemanticDifferentialItem, TextItem
+from questionnaires.tablet_guard import (DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S, Limiters, csrf_token, device_id,
+                                         new_device_id)
 from vr_study.storage import GroupCommitter, StudyDatabase
 
 HERE = Path(__file__).resolve().parent
@@ -43,11 +45,25 @@ class TabletContext:
     experimenter_token: str
     committer: GroupCommitter
     poll_interval_s: float = 1.0
+    limiters: Limiters = field(default_factory=Limiters)
 
-    def page(self, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        """Render ``template`` (from ``questionnaires/templates``) as an HTML reply."""
+    def page(self, template: str, status: int = 200, *, request: Request | None = None, **ctx: Any) -> HTMLResponse:
+        """Render ``template`` (from ``questionnaires/templates``) as an HTML reply.
+
+        With ``request``, the page gets the ``csrf`` field of the browser's device (a new
+        device cookie is set when the browser has none): pass it for pages with forms.
+        """
         ctx.setdefault("poll_interval_ms", int(self.poll_interval_s * 1000))
-        return HTMLResponse(self.env.get_template(template).render(**ctx), status_code=status)
+        device = None
+        if request is not None:
+            device = device_id(request)
+            new = device is None
+            device = device or new_device_id()
+            ctx["csrf"] = csrf_token(self.secret, device)
+        r = HTMLResponse(self.env.get_template(template).render(**ctx), status_code=status)
+        if request is not None and new:
+            set_cookie(r, request, DEVICE_COOKIE, device, DEVICE_COOKIE_MAX_AGE_S)
+        return r
 
     def message(self, title: str, text: str, status: int, *, link: str | None = "/t/", link_label: str = "Continue",
                 kind: str = "info", headers: dict[str, str] | None = None) -> HTMLResponse:
@@ -56,6 +72,23 @@ class TabletContext:
         for k, v in (headers or {}).items():
             r.headers[k] = v
         return r
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age_s: int,
+               path: str = "/") -> None:
+    """Set an HttpOnly, SameSite=Strict cookie (``Secure`` when served over HTTPS)."""
+    response.set_cookie(name, value, max_age=max_age_s, httponly=True, samesite="strict", path=path,
+                        secure=request.url.scheme == "https")
+
+
+def grouped_code(code: str) -> str:
+    """A join code as shown to people: ``ABCDEFGHJ`` -> ``ABC-DEF-GHJ``."""
+    return "-".join(code[i:i + 3] for i in range(0, len(code), 3))
+
+
+def normal_code(typed: str) -> str:
+    """A typed join code as stored: upper case, without spaces or dashes (at most 32 chars)."""
+    return "".join(ch for ch in typed.upper() if ch.isalnum())[:32]
 
 
 def context(request: Request) -> TabletContext:
@@ -75,6 +108,7 @@ def templates() -> jinja2.Environment:
     env.tests["semdiff"] = lambda it: isinstance(it, SemanticDifferentialItem)
     env.tests["choice"] = lambda it: isinstance(it, ChoiceItem)
     env.tests["freetext"] = lambda it: isinstance(it, TextItem)
+    env.filters["grouped"] = grouped_code
     return env
 
 

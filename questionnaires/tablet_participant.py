@@ -1,7 +1,12 @@
 """The participant's pages (``/t/...``): join by code, one questionnaire screen at a time.
 
-A tablet joins a session by its short code and gets a signed cookie bound to that session;
-it then shows the session's oldest open prompt as one screen, or "please wait" (the page
+A tablet joins a session by its join code (9 characters, 44.6 bits) and gets a signed
+cookie bound to that session. The first device that joins holds the session: its device id
+(:mod:`questionnaires.tablet_guard`) is bound to the session in the database, and another
+device with the right code is refused until the experimenter releases the session (which
+also gives it a new code). Wrong codes count against the client's address and against all
+clients together, refused devices against the session; too many lock them out for a while
+(HTTP 429 with ``Retry-After``). Every form carries a CSRF field. The tablet then shows the session's oldest open prompt as one screen, or "please wait" (the page
 polls ``/t/api/state``, :mod:`questionnaires.tablet_api`). Every submitted screen is checked
 against its instrument (every required item present and in range, nothing unknown) before
 it is stored; a submission id rendered into each form makes a replay (double tap, back
@@ -11,6 +16,8 @@ cookie, or for another session's prompts, get 403.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import math
 import time
 import uuid
 from typing import Any
@@ -23,18 +30,53 @@ from questionnaires import tokens
 from questionnaires.instruments import Instrument
 from questionnaires.scoring import AnswerError, validate_answers
 from questionnaires.tablet_context import (TABLET_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, TabletContext, first,
-                                           form_body)
+                                           form_body, grouped_code, normal_code, set_cookie)
+from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok, device_hash, device_id
 from vr_study.storage import DuplicateSubmission, InvalidAnswer, PromptClosed, UnknownPrompt
 
 router = APIRouter()
 #: Posted fields that are not answers.
-FORM_FIELDS = {"prompt_id", "submission_id"}
+FORM_FIELDS = {"prompt_id", "submission_id", CSRF_FIELD}
+#: Events the pairing writes (session-scoped, shown on the experimenter page).
+PAIRED_EVENT, REFUSED_EVENT, RELEASED_EVENT = "tablet_paired", "tablet_join_refused", "tablet_released"
+
+
+def binding_key(session_id: int) -> str:
+    """The ``meta`` key holding the SHA-256 of the device that holds ``session_id`` ("" for none)."""
+    return f"tablet_device:{session_id}"
 
 
 def tablet_session(ctx: TabletContext, request: Request) -> int | None:
-    """The session id this tablet joined (from its signed cookie), or None."""
+    """The session this tablet joined (signed cookie) if it is still the session's device, else None.
+
+    Reads the database (the binding): call it from a worker thread.
+    """
     subject = tokens.verify(ctx.secret, request.cookies.get(TABLET_COOKIE), "tablet", TABLET_TOKEN_MAX_AGE_S)
-    return int(subject) if subject is not None and subject.isdigit() else None
+    device = device_id(request)
+    if subject is None or not subject.isdigit() or device is None:
+        return None
+    held = ctx.db.get_meta(binding_key(int(subject)))
+    return int(subject) if held and hmac.compare_digest(held, device_hash(device)) else None
+
+
+def release_tablet(ctx: TabletContext, session_id: int, source: str) -> str:
+    """Unbind the session's device and give the session a new join code (returned)."""
+    ctx.db.set_meta(binding_key(session_id), "")
+    code = ctx.db.new_session_code(session_id)
+    ctx.db.log_event(session_id, RELEASED_EVENT, payload={"source": source})
+    ctx.limiters.session.reset(str(session_id))
+    return code
+
+
+def _wait_text(seconds: float) -> str:
+    s = math.ceil(seconds)
+    return f"{s} seconds" if s < 120 else f"{math.ceil(s / 60)} minutes"
+
+
+def _locked(ctx: TabletContext, request: Request, code: str, seconds: float, why: str) -> Response:
+    r = ctx.page("join.html", 429, request=request, code=code, error=f"{why} Please wait {_wait_text(seconds)}.")
+    r.headers["Retry-After"] = str(math.ceil(seconds))
+    return r
 
 
 def tablet_state(ctx: TabletContext, session_id: int) -> dict[str, Any]:
@@ -55,30 +97,72 @@ async def root() -> Response:
 
 
 @router.get("/t/join")
-async def join_page(ctx: Ctx, code: str = "") -> Response:
-    return ctx.page("join.html", code=code[:16], error=None)
+async def join_page(ctx: Ctx, request: Request) -> Response:
+    return ctx.page("join.html", request=request, code="", error=None)
 
 
 @router.post("/t/join")
 async def join(ctx: Ctx, request: Request) -> Response:
+    client = client_key(request)
+    lim = ctx.limiters
+    wait_s = lim.client.locked_for_s(client)
+    if wait_s > 0:
+        return _locked(ctx, request, "", wait_s, "Too many wrong codes from this tablet.")
     form = await form_body(request)
-    code = first(form, "code").strip().upper()[:16]
-    info = await run_in_threadpool(ctx.db.session_by_code, code) if code else None
+    if not csrf_ok(ctx.secret, request, first(form, CSRF_FIELD)):
+        return ctx.page("join.html", 403, request=request, code="",
+                        error="This page was out of date. Please type the code again.")
+    code = normal_code(first(form, "code"))
+    if not code:
+        return ctx.page("join.html", 403, request=request, code="", error="Please type the session code.")
+    wait_s = lim.everyone.locked_for_s("join")
+    if wait_s > 0:
+        return _locked(ctx, request, code, wait_s, "Too many wrong codes were typed on this network.")
+    info = await run_in_threadpool(ctx.db.session_by_code, code)
     if info is None:
-        return ctx.page("join.html", 403, code=code,
-                        error=f"No session has the code '{code}'. Check the code shown to the experimenter."
-                        if code else "Please type the session code.")
+        lim.everyone.fail("join")
+        wait_s = lim.client.fail(client)
+        if wait_s > 0:
+            return _locked(ctx, request, code, wait_s, "Too many wrong codes from this tablet.")
+        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+                        error=f"No session has the code {grouped_code(code)}. "
+                        "Check the code shown to the experimenter.")
+    lim.client.succeed(client)
+    sid = info.session_id
     if info.status in ("finished", "aborted"):
-        return ctx.page("join.html", 403, code=code, error=f"Session '{code}' has ended.")
+        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+                        error=f"Session {grouped_code(code)} has ended.")
+    wait_s = lim.session.locked_for_s(str(sid))
+    if wait_s > 0:
+        return _locked(ctx, request, grouped_code(code), wait_s,
+                       "This session refuses new tablets for now; ask the experimenter.")
+    mine = device_hash(device_id(request) or "")    # csrf_ok: the device cookie is there
+
+    def claim() -> bool:
+        held = ctx.db.get_meta(binding_key(sid))
+        if held == mine:                            # the same tablet joining again
+            return True
+        if ctx.db.claim_meta(binding_key(sid), mine) == mine:
+            ctx.db.log_event(sid, PAIRED_EVENT, payload={"client": client})
+            return True
+        ctx.db.log_event(sid, REFUSED_EVENT, payload={"client": client, "reason": "another tablet holds it"})
+        return False
+    if not await run_in_threadpool(claim):
+        wait_s = lim.session.fail(str(sid))
+        if wait_s > 0:
+            return _locked(ctx, request, grouped_code(code), wait_s,
+                           "This session refuses new tablets for now; ask the experimenter.")
+        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+                        error="This session is already open on another tablet. Ask the experimenter "
+                        "to release it (experimenter page: Release tablet).")
     r = RedirectResponse("/t/", status_code=303)
-    r.set_cookie(TABLET_COOKIE, tokens.sign(ctx.secret, "tablet", str(info.session_id)),
-                 max_age=TABLET_TOKEN_MAX_AGE_S, httponly=True, samesite="strict", path="/")
+    set_cookie(r, request, TABLET_COOKIE, tokens.sign(ctx.secret, "tablet", str(sid)), TABLET_TOKEN_MAX_AGE_S)
     return r
 
 
 @router.get("/t/")
 async def tablet_home(ctx: Ctx, request: Request) -> Response:
-    sid = tablet_session(ctx, request)
+    sid = await run_in_threadpool(tablet_session, ctx, request)
     if sid is None:
         return RedirectResponse("/t/join", status_code=303)
     state = await run_in_threadpool(tablet_state, ctx, sid)
@@ -131,11 +215,10 @@ def _load_prompt(ctx: TabletContext, session_id: int, prompt_id: int):  # noqa: 
 
 @router.get("/t/prompt/{prompt_id}")
 async def prompt_page(ctx: Ctx, prompt_id: int, request: Request) -> Response:
-    sid = tablet_session(ctx, request)
-    if sid is None:
-        return _refused(ctx, "This tablet has not joined a session.")
-
     def work() -> Response:
+        sid = tablet_session(ctx, request)
+        if sid is None:
+            return _refused(ctx, "This tablet has not joined a session.")
         p, refusal = _load_prompt(ctx, sid, prompt_id)
         if refusal is not None:
             return refusal
@@ -146,17 +229,20 @@ async def prompt_page(ctx: Ctx, prompt_id: int, request: Request) -> Response:
         if inst is None:
             return ctx.message("Questionnaire missing", f"Unknown questionnaire '{p.instrument_id}'. "
                                "Please call the experimenter.", 500, kind="error")
-        return ctx.page("form.html", **_form_ctx(ctx, sid, p, inst, {}, {}, uuid.uuid4().hex))
+        return ctx.page("form.html", request=request, **_form_ctx(ctx, sid, p, inst, {}, {}, uuid.uuid4().hex))
     return await run_in_threadpool(work)
 
 
 @router.post("/t/prompt/{prompt_id}")
 async def submit(ctx: Ctx, prompt_id: int, request: Request) -> Response:
     t_start = time.perf_counter()
-    sid = tablet_session(ctx, request)
+    sid = await run_in_threadpool(tablet_session, ctx, request)
     if sid is None:
         return _refused(ctx, "This tablet has not joined a session.")
     form = await form_body(request)
+    if not csrf_ok(ctx.secret, request, first(form, CSRF_FIELD)):
+        return ctx.message("Cannot save", "The form was out of date. Nothing was changed; please reload.", 403,
+                           kind="error", headers={"X-Submission": "forbidden"})
     submission_id = first(form, "submission_id").strip()
     client = f"{request.client.host if request.client else '?'} {request.headers.get('user-agent', '')[:80]}"
 
@@ -183,7 +269,8 @@ async def submit(ctx: Ctx, prompt_id: int, request: Request) -> Response:
             return validate_answers(inst, raw)
         except AnswerError as e:
             values = {k: v[0] for k, v in raw.items() if v}
-            r = ctx.page("form.html", 422, **_form_ctx(ctx, sid, p, inst, values, e.problems, submission_id))
+            r = ctx.page("form.html", 422, request=request,
+                         **_form_ctx(ctx, sid, p, inst, values, e.problems, submission_id))
             r.headers["X-Submission"] = "invalid"
             return r
 

@@ -92,12 +92,12 @@ def test_participant_answers_by_tapping_and_cannot_submit_half_filled_or_twice(s
     shot = Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path)) / "tablet_half_filled.png"
     page.screenshot(path=str(shot))
 
-    # a second tablet with scripts off shows the same questionnaire and does not follow
-    # the session (a stale page: the browser's back/forward cache, a frozen tab)
+    # a second tab of the same tablet with scripts off shows the same questionnaire and does
+    # not follow the session (a stale page: the browser's back/forward cache, a frozen tab)
     stale_ctx = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True,
-                                    java_script_enabled=False)
+                                    java_script_enabled=False, storage_state=tablet.storage_state())
     stale = stale_ctx.new_page()
-    join(stale, server, db.session_code(sid))
+    stale.goto(f"{server}/t/")
     assert stale.url.endswith(f"/t/prompt/{p1}")
     for item in chosen:
         tap_rating(stale, item, 1)
@@ -150,7 +150,7 @@ def test_a_tablet_without_the_code_sees_nothing(study, tablet):
     page = tablet.new_page()
     r = page.goto(f"{server}/t/prompt/{pid}")
     assert r.status == 403 and "Not allowed" in page.inner_text("h1")
-    join(page, server, "WRONG1")
+    join(page, server, "WRONG1234")
     assert "No session has the code" in page.inner_text("main")
     page.goto(f"{server}/t/")
     assert page.url.endswith("/t/join")
