@@ -17,6 +17,7 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from questionnaires.manikin import manikin_svg
 from questionnaires.instruments import ChoiceItem, Instrument, LikertItem, SemanticDifferentialItem, TextItem
 from questionnaires.tablet_guard import (DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S, Limiters, csrf_token, device_id,
                                          new_device_id)
@@ -109,6 +110,7 @@ def templates() -> jinja2.Environment:
     env.tests["choice"] = lambda it: isinstance(it, ChoiceItem)
     env.tests["freetext"] = lambda it: isinstance(it, TextItem)
     env.filters["grouped"] = grouped_code
+    env.globals["manikin_svg"] = manikin_svg
     return env
 
 

@@ -174,32 +174,50 @@ async def tablet_home(ctx: Ctx, request: Request) -> Response:
     return ctx.page("wait.html")
 
 
-def _progress(ctx: TabletContext, session_id: int, prompt) -> dict[str, Any]:  # noqa: ANN001 - a Prompt
-    """Trial N of M (among steps with questionnaires) and page k of n (within the step).
+#: Trial kinds that are not main trials (not counted in "Trial k of N").
+NOT_MAIN_TRIALS = ("practice", "attention_check", "break", "questionnaire")
+_STAGE_LABELS = {"practice": "Practice", "questionnaire": "Questionnaire"}
 
+
+def _progress(ctx: TabletContext, session_id: int, prompt) -> dict[str, Any]:  # noqa: ANN001 - a Prompt
+    """Trial k of N (main trials only: no practice, checks, breaks or questionnaires) and page k of n.
+
+    Prompts of other steps get a ``stage_label`` ("Practice", "Questionnaire") instead.
     Prompt-context keys ``trial_number``, ``trial_count``, ``screen_index`` and
     ``screen_count`` override what is derived from the session's plan.
     """
     out: dict[str, Any] = {"trial_number": None, "trial_count": None, "screen_index": None,
                            "screen_count": None}
-    rated = [t for t in ctx.db.trials(session_id) if t.questionnaires]
-    for n, t in enumerate(rated, start=1):
-        if t.trial_index == prompt.trial_index:
-            out.update(trial_number=n, trial_count=len(rated))
-            if prompt.instrument_id in t.questionnaires:
-                out.update(screen_index=t.questionnaires.index(prompt.instrument_id) + 1,
-                           screen_count=len(t.questionnaires))
+    trials = ctx.db.trials(session_id)
+    main = [t.trial_index for t in trials if t.trial_kind not in NOT_MAIN_TRIALS]
+    step = next((t for t in trials if t.trial_index == prompt.trial_index), None)
+    if step is not None and step.trial_index in main:
+        out.update(trial_number=main.index(step.trial_index) + 1, trial_count=len(main))
+    if step is not None and prompt.instrument_id in step.questionnaires:
+        out.update(screen_index=step.questionnaires.index(prompt.instrument_id) + 1,
+                   screen_count=len(step.questionnaires))
     pctx = prompt.context or {}
     out.update({k: pctx[k] for k in out if isinstance(pctx.get(k), int)})
     if out["screen_index"] is None:    # not in the plan: count what is open now
         out.update(screen_index=1, screen_count=len(ctx.db.open_prompts(session_id)) or 1)
+    out["stage_label"] = _STAGE_LABELS.get(step.trial_kind, "") if step is not None else ""
     return out
+
+
+def _attention(prompt, inst: Instrument) -> dict[str, Any]:  # noqa: ANN001 - a Prompt
+    """An attention check's instruction and the items it is about (shown inside those items)."""
+    pctx = prompt.context or {}
+    instruction = str(pctx.get("instruction") or "") if (pctx.get("trial_kind") == "attention_check"
+                                                         or pctx.get("expect")) else ""
+    expect = pctx.get("expect") if isinstance(pctx.get("expect"), dict) else {}
+    items = [k for k in expect if k in inst.item_ids] if instruction else []
+    return {"check_instruction": instruction, "check_items": items}
 
 
 def _form_ctx(ctx: TabletContext, session_id: int, prompt, inst: Instrument,  # noqa: ANN001 - a Prompt
               values: dict[str, Any], errors: dict[str, str], submission_id: str) -> dict[str, Any]:
     return dict(inst=inst, prompt=prompt, values=values, errors=errors, submission_id=submission_id,
-                **_progress(ctx, session_id, prompt))
+                **_progress(ctx, session_id, prompt), **_attention(prompt, inst))
 
 
 def _load_prompt(ctx: TabletContext, session_id: int, prompt_id: int):  # noqa: ANN202

@@ -154,3 +154,91 @@ def test_a_tablet_without_the_code_sees_nothing(study, tablet):
     assert "No session has the code" in page.inner_text("main")
     page.goto(f"{server}/t/")
     assert page.url.endswith("/t/join")
+
+
+def test_every_bundled_instrument_fits_the_tablet_without_sideways_scrolling(browser, tablet, tmp_path):
+    """Each shipped questionnaire at 1024x1366: no horizontal scrolling (Godspeed and Ho &
+    MacDorman were 1092 px wide), main trials counted without practice/checks, the SAM with
+    its manikins at the odd points, an attention check's instruction inside its item."""
+    from questionnaires.instruments import load_instruments
+
+    db = StudyDatabase(tmp_path / "pages.sqlite")
+    insts = load_instruments()
+    kinds = ["practice", "attention_check"] + ["playback"] * len(insts) + ["questionnaire"]
+    trials = [TrialRecord(trial_index=i, block=0, trial_kind=k, position_in_block=i, method="emage",
+                          emotion="happy", questionnaires=["trial_ratings"] if k != "playback" else [iid])
+              for i, (k, iid) in enumerate(zip(kinds, ["trial_ratings", "trial_ratings", *insts, "ipq"]))]
+    sid = db.create_session("P02", "pages", trials, plan_row=0, seed=0)
+    server = serve(db, poll_interval_s=30)
+    shots = Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path))
+    try:
+        page = tablet.new_page()
+        join(page, server, db.session_code(sid))
+        for n, iid in enumerate(insts, start=1):
+            pid = db.open_prompt(sid, n + 1, iid, {})
+            page.goto(f"{server}/t/prompt/{pid}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1024, iid
+            assert f"Trial {n} of {len(insts)}" in page.inner_text("header.progress"), iid
+            if iid == "sam":
+                for dim in ("valence", "arousal", "dominance"):
+                    levels = page.eval_on_selector_all(f"[data-manikin={dim}] svg.manikin",
+                                                       "els => els.map(e => e.closest('label').querySelector('input').value)")
+                    assert levels == ["1", "3", "5", "7", "9"], (dim, levels)
+                sizes = page.eval_on_selector_all("[data-manikin=dominance] svg.manikin g",
+                                                  "els => els.map(e => e.getBoundingClientRect().height)")
+                assert sizes == sorted(sizes) and sizes[-1] > 2 * sizes[0]          # small -> large figure
+                page.screenshot(path=str(shots / "tablet_sam.png"))
+            db.cancel_prompt(pid)
+        # practice and the attention check are not main trials; the check's instruction is in its item
+        pid = db.open_prompt(sid, 0, "trial_ratings", {"trial_kind": "practice"})
+        page.goto(f"{server}/t/prompt/{pid}")
+        assert "Practice" in page.inner_text("header.progress") and "Trial" not in page.inner_text("header.progress")
+        db.cancel_prompt(pid)
+        instruction = "Attention check: please tap 7 for this question."
+        pid = db.open_prompt(sid, 1, "trial_ratings", {"trial_kind": "attention_check", "instruction": instruction,
+                                                         "expect": {"naturalness": 7}})
+        page.goto(f"{server}/t/prompt/{pid}")
+        assert "Trial" not in page.inner_text("header.progress")
+        note = page.locator("fieldset[data-item=naturalness] .attention")
+        assert note.is_visible() and note.inner_text() == instruction
+        assert page.locator(".attention").count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        page.screenshot(path=str(shots / "tablet_attention_check.png"))
+    finally:
+        server.stop()
+        db.close()
+
+
+def test_experimenter_sees_a_failed_check_and_no_live_controls_after_the_end(study, browser, tablet, tmp_path):
+    db, sid, server = study
+    instruction = "Attention check: please tap 7 for this question."
+    pid = db.open_prompt(sid, 0, "trial_ratings", {"trial_kind": "attention_check", "instruction": instruction,
+                                                     "expect": {"naturalness": 7}})
+    page = tablet.new_page()
+    join(page, server, db.session_code(sid))
+    page.wait_for_url(f"**/t/prompt/{pid}")
+    exp = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    exp.goto(f"{server}/x/login")
+    exp.fill("#token", server.app.state.experimenter_token)
+    with exp.expect_navigation():
+        exp.click("button[type=submit]")
+    exp.goto(f"{server}/x/session/{sid}")
+    text = exp.inner_text("main")
+    assert instruction in text and "waiting" in text               # printed for the experimenter
+    assert "null" not in text and "[]" not in text and "{" not in text
+    for item in RATINGS:                                            # the participant taps 3, not 7
+        tap_rating(page, item, 3)
+    page.tap("button.submit")
+    page.wait_for_url("**/t/")
+    exp.wait_for_selector("p.alert", timeout=10_000)               # the page refreshes by itself
+    assert "Attention check failed" in exp.inner_text("p.alert") and "naturalness = 7" in exp.inner_text("p.alert")
+    assert exp.is_enabled("button.cmd-pause") and exp.is_enabled("button.cmd-abort")
+    db.set_session_status(sid, "finished")
+    exp.reload()
+    text = exp.inner_text("main")
+    assert "Finished" in text and "null" not in text and "[]" not in text
+    for c in ("pause", "resume", "repeat", "skip", "turn", "abort"):
+        assert exp.is_disabled(f"button.cmd-{c}"), c
+    exp.screenshot(path=str(Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path)) / "experimenter_finished.png"),
+                   full_page=True)
+    exp.context.close()
