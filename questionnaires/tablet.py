@@ -122,8 +122,8 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     app.include_router(tablet_participant.router)
     app.include_router(tablet_api.router)
     app.include_router(tablet_experimenter.router)
-    app.add_middleware(_SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)   # outermost: before anything reads the body
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)   # before anything reads the body
+    app.add_middleware(_SecurityHeaders)                      # outermost: on every reply, 413 included
     return app
 
 
