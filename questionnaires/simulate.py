@@ -177,7 +177,7 @@ class HttpAnswerer:
                     form = parse_form(r.text) if r.status_code == 200 else None
                     if form is not None:
                         return self.submit(form, dict(self.answer_fn(form)))
-                elif st["session_status"] in ("finished", "aborted"):
+                elif st.get("ended") or st["session_status"] in ("finished", "aborted"):
                     return None
             except httpx.TransportError:
                 pass  # the server is restarting: keep trying until the deadline

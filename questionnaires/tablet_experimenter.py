@@ -26,8 +26,8 @@ from questionnaires import tokens
 from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, TabletContext, first,
                                            form_body, set_cookie)
 from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok
-from questionnaires.tablet_participant import (PAIRED_EVENT, REFUSED_EVENT, RELEASED_EVENT, binding_key,
-                                               release_tablet)
+from questionnaires.tablet_participant import (ENDED_STATES, PAIRED_EVENT, REFUSED_EVENT, RELEASED_EVENT,
+                                               binding_key, release_tablet)
 from vr_study.storage.database import CONTROL_EVENT
 
 router = APIRouter()
@@ -76,9 +76,9 @@ def tablet_pairing(ctx: TabletContext, session_id: int, events: list) -> dict[st
 
 #: Human-readable session states.
 SESSION_STATES = {"created": "Waiting to start", "running": "Running", "paused": "Paused",
-                  "finished": "Finished", "aborted": "Aborted"}
-#: Session states in which no command applies any more.
-ENDED_STATES = ("finished", "aborted")
+                  "finished": "Finished", "aborted": "Aborted", "superseded": "Superseded (a newer session replaced it)"}
+#: Event the session runner writes when it scores an attention check (payload ``prompt_id``, ``passed``).
+CHECK_RESULT_EVENT = "attention_check_result"
 
 
 def attention_check_passed(expect: dict[str, Any], answers: dict[str, Any]) -> bool | None:
@@ -86,21 +86,29 @@ def attention_check_passed(expect: dict[str, Any], answers: dict[str, Any]) -> b
 
     ``expect``: item id -> requested answer (the spec's ``attention_checks.expect``);
     ``answers``: item id -> stored answer. None when nothing is expected (nothing to check).
-    Numbers compare by value (``7 == "7" == 7.0``), anything else as text.
+    A number is compared by value (``7 == "7" == 7.0``), text without case or surrounding
+    space. The session runner records its own verdict (``attention_check_result`` events),
+    which the page prefers; this function covers checks it has not scored (yet).
     """
     if not expect:
         return None
 
-    def same(a: Any, b: Any) -> bool:
-        try:
-            return float(a) == float(b)
-        except (TypeError, ValueError):
-            return str(a).strip() == str(b).strip()
+    def same(got: Any, want: Any) -> bool:
+        if isinstance(want, (int, float)) and not isinstance(want, bool):
+            try:
+                return got is not None and not isinstance(got, bool) and float(got) == float(want)
+            except (TypeError, ValueError):
+                return False
+        return str(got).strip().lower() == str(want).strip().lower()
     return all(item in answers and same(answers[item], want) for item, want in expect.items())
 
 
-def _attention_checks(db, session_id: int) -> list[dict[str, Any]]:  # noqa: ANN001 - StudyDatabase
-    """Every attention-check screen of the session with its instruction and result."""
+def _attention_checks(db, session_id: int, events: list) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Every attention-check screen of the session with its instruction and result.
+
+    The result is the session runner's (``attention_check_result`` event) where it wrote
+    one, else :func:`attention_check_passed` of the stored answers.
+    """
     checks = [p for p in db.prompts(session_id)
               if (p.context or {}).get("trial_kind") == "attention_check" or "expect" in (p.context or {})]
     if not checks:
@@ -108,17 +116,20 @@ def _attention_checks(db, session_id: int) -> list[dict[str, Any]]:  # noqa: ANN
     answers: dict[int, dict[str, Any]] = {}
     for r in db.responses(session_id):
         answers.setdefault(r.prompt_id, {})[r.item_id] = r.value
+    scored = {e.payload.get("prompt_id"): bool(e.payload.get("passed")) for e in events
+              if e.kind == CHECK_RESULT_EVENT and "passed" in e.payload}
     out = []
     for p in checks:
         expect = dict((p.context or {}).get("expect") or {})
         got = answers.get(p.prompt_id)
-        passed = attention_check_passed(expect, got) if got is not None else None
+        passed = scored.get(p.prompt_id, attention_check_passed(expect, got) if got is not None else None)
         result = ("waiting" if p.status == "open" else "cancelled" if p.status == "cancelled" else
                   "no expected answer" if passed is None else "passed" if passed else "FAILED")
         out.append({"prompt_id": p.prompt_id, "trial_index": p.trial_index, "instrument_id": p.instrument_id,
                     "instruction": (p.context or {}).get("instruction") or "", "expect": expect,
                     "answers": {k: got[k] for k in expect if k in got} if got else {},
-                    "passed": passed if got is not None else None, "result": result})
+                    "passed": passed if got is not None else None, "result": result,
+                    "scored_by": "session" if p.prompt_id in scored else "page"})
     return out
 
 
@@ -162,7 +173,7 @@ def session_status(ctx: TabletContext, session_id: int) -> dict[str, Any]:
                           "instrument_id": p.instrument_id, "opened_at": p.opened_at,
                           "instruction": (p.context or {}).get("instruction") or ""}
                          for p in open_prompts],
-        "attention_checks": _attention_checks(db, session_id),
+        "attention_checks": _attention_checks(db, session_id, events),
         "stream_health": stream,
         "last_command": None if not commands else {"command": commands[-1].payload.get("command"),
                                                    "at": commands[-1].wall_at},

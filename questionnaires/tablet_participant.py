@@ -39,6 +39,8 @@ router = APIRouter()
 FORM_FIELDS = {"prompt_id", "submission_id", CSRF_FIELD}
 #: Events the pairing writes (session-scoped, shown on the experimenter page).
 PAIRED_EVENT, REFUSED_EVENT, RELEASED_EVENT = "tablet_paired", "tablet_join_refused", "tablet_released"
+#: Session states after which a tablet has nothing more to do.
+ENDED_STATES = ("finished", "aborted", "superseded")
 
 
 def binding_key(session_id: int) -> str:
@@ -83,8 +85,8 @@ def tablet_state(ctx: TabletContext, session_id: int) -> dict[str, Any]:
     """What the waiting page needs: session status and the oldest open prompt."""
     info = ctx.db.session(session_id)
     prompts = ctx.db.open_prompts(session_id)
-    return {"session_status": info.status, "prompt_id": prompts[0].prompt_id if prompts else None,
-            "open_prompts": len(prompts)}
+    return {"session_status": info.status, "ended": info.status in ENDED_STATES,
+            "prompt_id": prompts[0].prompt_id if prompts else None, "open_prompts": len(prompts)}
 
 
 def _refused(ctx: TabletContext, reason: str) -> HTMLResponse:
@@ -129,7 +131,7 @@ async def join(ctx: Ctx, request: Request) -> Response:
                         "Check the code shown to the experimenter.")
     lim.client.succeed(client)
     sid = info.session_id
-    if info.status in ("finished", "aborted"):
+    if info.status in ENDED_STATES:
         return ctx.page("join.html", 403, request=request, code=grouped_code(code),
                         error=f"Session {grouped_code(code)} has ended.")
     wait_s = lim.session.locked_for_s(str(sid))
@@ -168,7 +170,7 @@ async def tablet_home(ctx: Ctx, request: Request) -> Response:
     state = await run_in_threadpool(tablet_state, ctx, sid)
     if state["prompt_id"] is not None:
         return RedirectResponse(f"/t/prompt/{state['prompt_id']}", status_code=303)
-    if state["session_status"] in ("finished", "aborted"):
+    if state["session_status"] in ENDED_STATES:
         return ctx.message("Thank you!", "The session is over. Please hand the tablet back to the experimenter.",
                            200, link="/t/join", link_label="Join another session (experimenter)")
     return ctx.page("wait.html")

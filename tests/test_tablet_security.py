@@ -314,3 +314,30 @@ def test_https_serves_the_certificate_whose_fingerprint_it_prints(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_attention_check_verdict_prefers_the_session_runners_and_matches_the_page_rule(env):
+    from questionnaires.tablet_experimenter import attention_check_passed
+
+    assert attention_check_passed({"q": 7}, {"q": 7}) and attention_check_passed({"q": 7}, {"q": "7.0"})
+    assert not attention_check_passed({"q": 7}, {"q": 6}) and not attention_check_passed({"q": 7}, {})
+    assert attention_check_passed({"emotion": "Happy"}, {"emotion": " happy"})
+    assert attention_check_passed({}, {"q": 1}) is None
+    db, server, _ = env
+    sid = new_session(db, "P1", kinds=("playback", "attention_check"))
+    pid = db.open_prompt(sid, 1, "trial_ratings", {"trial_kind": "attention_check", "instruction": "Tap 7.",
+                                                     "expect": {"naturalness": 7}})
+    db.submit_prompt(pid, {k: 7 for k in ("arousal_realism", "naturalness", "enjoyment", "diversity",
+                                          "interaction_quality")}, "s1", "test")
+    with experimenter(server) as x:
+        check = x.get(f"/x/api/session/{sid}").json()["attention_checks"][0]
+        assert check["result"] == "passed" and check["scored_by"] == "page"
+        db.log_event(sid, "attention_check_result", 1, payload={"prompt_id": pid, "passed": False})
+        check = x.get(f"/x/api/session/{sid}").json()["attention_checks"][0]
+        assert check["result"] == "FAILED" and check["scored_by"] == "session"
+        db.set_session_status(sid, "superseded")
+        st = x.get(f"/x/api/session/{sid}").json()
+        assert st["ended"] and not any(st["commands_enabled"].values()) and st["status_label"].startswith("Superseded")
+        r = x.post(f"/x/session/{sid}/command", data={"command": "pause"}, headers={
+            "authorization": "Bearer correct-horse"})
+        assert r.status_code == 409

@@ -71,7 +71,7 @@
         if (xhr.status !== 200) { return; }
         var st = JSON.parse(xhr.responseText);
         var next = st.prompt_id === null ? "" : String(st.prompt_id);
-        var ended = st.session_status === "finished" || st.session_status === "aborted";
+        var ended = st.ended === true || st.session_status === "finished" || st.session_status === "aborted";
         if (submitting) { return; }
         if (next !== shown || (ended && !shown)) { window.location.href = "/t/"; }
       };
