@@ -78,12 +78,12 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _meta_secret(db: StudyDatabase, key: str, make) -> str:
-    value = db.get_meta(key)
-    if value is None:
-        db.set_meta(key, make())
-        value = db.get_meta(key)
-    return value
+def _meta_secret(db: StudyDatabase, key: str, make) -> str:  # noqa: ANN001 - make: () -> str
+    """The secret kept under ``key`` in the database; ``make()`` one if there is none.
+
+    Claimed in one transaction: two servers starting at once on one database agree.
+    """
+    return db.get_meta(key) or db.claim_meta(key, make())
 
 
 def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
