@@ -242,3 +242,34 @@ def test_experimenter_sees_a_failed_check_and_no_live_controls_after_the_end(stu
     exp.screenshot(path=str(Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path)) / "experimenter_finished.png"),
                    full_page=True)
     exp.context.close()
+
+
+def test_a_second_tablet_is_refused_until_the_experimenter_releases_the_first(study, browser, tablet):
+    db, sid, server = study
+    pid = db.open_prompt(sid, 0, "trial_ratings", {})
+    first = tablet.new_page()
+    join(first, server, db.session_code(sid))
+    first.wait_for_url(f"**/t/prompt/{pid}")
+    other_ctx = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True)
+    other = other_ctx.new_page()
+    join(other, server, db.session_code(sid))
+    assert "already open on another tablet" in other.inner_text("main")
+    exp_ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    exp = exp_ctx.new_page()
+    exp.goto(f"{server}/x/login")
+    exp.fill("#token", server.app.state.experimenter_token)
+    with exp.expect_navigation():
+        exp.click("button[type=submit]")
+    exp.goto(f"{server}/x/session/{sid}")
+    assert "1 join attempt from other devices refused" in exp.inner_text("main")
+    old_code = db.session_code(sid)
+    exp.once("dialog", lambda d: d.accept())                    # "Release the tablet? ..."
+    with exp.expect_navigation():
+        exp.click("button.cmd-release")
+    new_code = db.session_code(sid)
+    assert new_code != old_code and f"{new_code[:3]}-{new_code[3:6]}-{new_code[6:]}" in exp.inner_text("main")
+    first.wait_for_url("**/t/join")                            # the released tablet's page leaves by itself
+    join(other, server, new_code)
+    other.wait_for_url(f"**/t/prompt/{pid}")
+    other_ctx.close()
+    exp_ctx.close()
