@@ -129,7 +129,6 @@ async def join(ctx: Ctx, request: Request) -> Response:
         return ctx.page("join.html", 403, request=request, code=grouped_code(code),
                         error=f"No session has the code {grouped_code(code)}. "
                         "Check the code shown to the experimenter.")
-    lim.client.succeed(client)
     sid = info.session_id
     if info.status in ENDED_STATES:
         return ctx.page("join.html", 403, request=request, code=grouped_code(code),
@@ -157,6 +156,7 @@ async def join(ctx: Ctx, request: Request) -> Response:
         return ctx.page("join.html", 403, request=request, code=grouped_code(code),
                         error="This session is already open on another tablet. Ask the experimenter "
                         "to release it (experimenter page: Release tablet).")
+    lim.client.succeed(client)
     r = RedirectResponse("/t/", status_code=303)
     set_cookie(r, request, TABLET_COOKIE, tokens.sign(ctx.secret, "tablet", str(sid)), TABLET_TOKEN_MAX_AGE_S)
     return r
