@@ -51,17 +51,22 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def ensure_certificate(folder: str | Path, hosts: list[str] | None = None, name: str = "tablet") -> Certificate:
-    """The certificate ``folder/NAME-cert.pem`` with key ``NAME-key.pem``; generated when missing.
+    """The certificate ``folder/NAME-cert.pem`` with key ``NAME-key.pem``; generated when missing or expiring.
 
     ``hosts``: names and IP addresses the certificate is for (default: this machine's name,
     ``localhost``, 127.0.0.1 and this machine's addresses).
     """
     folder = Path(folder)
     cert_path, key_path = folder / f"{name}-cert.pem", folder / f"{name}-key.pem"
-    if cert_path.is_file() and key_path.is_file():
-        return Certificate(cert_path, key_path, fingerprint(cert_path.read_bytes()))
-
     from cryptography import x509
+
+    if cert_path.is_file() and key_path.is_file():
+        pem = cert_path.read_bytes()
+        expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+        if expires > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+            return Certificate(cert_path, key_path, fingerprint(pem))
+        # expired (or about to): make a new one; tablets accept it once more
+
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

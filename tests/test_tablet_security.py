@@ -341,3 +341,31 @@ def test_attention_check_verdict_prefers_the_session_runners_and_matches_the_pag
         r = x.post(f"/x/session/{sid}/command", data={"command": "pause"}, headers={
             "authorization": "Bearer correct-horse"})
         assert r.status_code == 409
+
+
+def test_an_expired_certificate_is_replaced(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+
+    from questionnaires.tls import ensure_certificate
+
+    first = ensure_certificate(tmp_path, hosts=["127.0.0.1"])
+    assert ensure_certificate(tmp_path).fingerprint_sha256 == first.fingerprint_sha256     # reused
+    cert = x509.load_pem_x509_certificate(first.cert_path.read_bytes())
+    assert x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")) in \
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    days = (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days
+    assert 820 <= days <= 825
+    # a certificate that expires tomorrow is made anew
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    old = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.subject)
+           .public_key(key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(days=800))
+           .not_valid_after(now + dt.timedelta(hours=2)).sign(key, hashes.SHA256()))
+    first.cert_path.write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    renewed = ensure_certificate(tmp_path, hosts=["127.0.0.1"])
+    assert renewed.fingerprint_sha256 != first.fingerprint_sha256
+    assert stat.S_IMODE(renewed.key_path.stat().st_mode) == 0o600
