@@ -119,13 +119,13 @@ async def join(ctx: Ctx, request: Request) -> Response:
         return ctx.page("join.html", 403, request=request, code="", error="Please type the session code.")
     wait_s = lim.everyone.locked_for_s("join")
     if wait_s > 0:
-        return _locked(ctx, request, code, wait_s, "Too many wrong codes were typed on this network.")
+        return _locked(ctx, request, grouped_code(code), wait_s, "Too many wrong codes were typed on this network.")
     info = await run_in_threadpool(ctx.db.session_by_code, code)
     if info is None:
         lim.everyone.fail("join")
         wait_s = lim.client.fail(client)
         if wait_s > 0:
-            return _locked(ctx, request, code, wait_s, "Too many wrong codes from this tablet.")
+            return _locked(ctx, request, grouped_code(code), wait_s, "Too many wrong codes from this tablet.")
         return ctx.page("join.html", 403, request=request, code=grouped_code(code),
                         error=f"No session has the code {grouped_code(code)}. "
                         "Check the code shown to the experimenter.")
