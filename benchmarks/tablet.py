@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from questionnaires.simulate import parse_form  # noqa: E402
+from questionnaires.simulate import join_session, parse_form  # noqa: E402
 from vr_study.storage import StudyDatabase, TrialRecord  # noqa: E402
 
 TABLETS = 8  # overridden by --tablets
@@ -98,10 +98,10 @@ def run_ours(workdir: Path, rounds: int) -> tuple[dict, int]:
         def tablet(k: int) -> None:
             sid, code, pids = sessions[k]
             with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as c:
-                assert c.post("/t/join", data={"code": code}).status_code == 303
+                assert join_session(c, code).status_code == 303
                 for i, pid in enumerate(pids):
                     form = parse_form(c.get(f"/t/prompt/{pid}").text)
-                    data = {"prompt_id": str(pid), "submission_id": form.submission_id,
+                    data = {**form.hidden, "prompt_id": str(pid), "submission_id": form.submission_id,
                             **{it: str(1 + (i + k + j) % 7) for j, it in enumerate(ITEMS)}}
                     barrier.wait()
                     t0 = time.perf_counter()

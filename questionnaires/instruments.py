@@ -102,6 +102,9 @@ class SemanticDifferentialItem(_RatingItem):
     type: Literal["semantic_differential"] = "semantic_differential"
     left: str = Field(min_length=1)
     right: str = Field(min_length=1)
+    #: Self-Assessment Manikin pictures above the points (``questionnaires.manikin``; 9 points:
+    #: figures at the odd ones, as in Bradley & Lang 1994).
+    manikin: Literal["valence", "arousal", "dominance"] | None = None
 
 
 class ChoiceItem(_Strict):

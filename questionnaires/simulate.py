@@ -8,6 +8,7 @@ browser would. It knows nothing of the database; the answers come from ``answer_
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ class FormSpec:
     action: str
     submission_id: str
     items: dict[str, FormItem]
+    hidden: dict[str, str] = field(default_factory=dict)   # every hidden field (ids, CSRF token)
 
 
 @dataclass
@@ -94,7 +96,19 @@ def parse_form(html: str) -> FormSpec | None:
     if not p.action:
         return None
     return FormSpec(prompt_id=int(p.hidden.get("prompt_id", "0")), instrument_id=p.instrument, action=p.action,
-                    submission_id=p.hidden.get("submission_id", ""), items=p.items)
+                    submission_id=p.hidden.get("submission_id", ""), items=p.items, hidden=dict(p.hidden))
+
+
+def csrf_field(html: str) -> str:
+    """The CSRF token of a page's form (``<input name="csrf" value="...">``), or ""."""
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    return m.group(1) if m else ""
+
+
+def join_session(client: httpx.Client, code: str) -> httpx.Response:
+    """Join session ``code`` as a browser does: open the join page (device cookie, CSRF), post the code."""
+    page = client.get("/t/join")
+    return client.post("/t/join", data={"code": code, "csrf": csrf_field(page.text)})
 
 
 def random_answers(seed: int = 0, text: str = "no comment") -> AnswerFn:
@@ -139,7 +153,7 @@ class HttpAnswerer:
 
     def join(self) -> None:
         """Post the session code; raises PermissionError when the server refuses it."""
-        r = self.client.post("/t/join", data={"code": self.code})
+        r = join_session(self.client, self.code)
         if r.status_code != 303:
             raise PermissionError(f"join with code {self.code!r} refused (HTTP {r.status_code})")
         self.joined = True
@@ -163,7 +177,7 @@ class HttpAnswerer:
                     form = parse_form(r.text) if r.status_code == 200 else None
                     if form is not None:
                         return self.submit(form, dict(self.answer_fn(form)))
-                elif st["session_status"] in ("finished", "aborted"):
+                elif st.get("ended") or st["session_status"] in ("finished", "aborted"):
                     return None
             except httpx.TransportError:
                 pass  # the server is restarting: keep trying until the deadline
@@ -174,7 +188,7 @@ class HttpAnswerer:
 
     def submit(self, form: FormSpec, answers: Mapping[str, Any]) -> AnswerResult:
         """Post ``answers`` for ``form`` as the browser would (urlencoded, with its ids)."""
-        data = {"prompt_id": str(form.prompt_id), "submission_id": form.submission_id}
+        data = {**form.hidden, "prompt_id": str(form.prompt_id), "submission_id": form.submission_id}
         data.update({k: "" if v is None else str(v) for k, v in answers.items()})
         t0 = time.perf_counter()
         retries = 0

@@ -92,7 +92,7 @@ def test_participant_ids_are_pseudonyms_and_unique_per_study(db, tmp_path):
 def test_join_codes(db):
     a, b = _session(db, "P01"), _session(db, "P02")
     ca, cb = db.session_code(a), db.session_code(b)
-    assert ca != cb and len(ca) == 6 and not set(ca) & set("01IOL")
+    assert ca != cb and len(ca) == 9 and not set(ca) & set("01IOL")   # 31**9: 44.6 bits
     assert db.session_by_code(ca.lower()).session_id == a
     assert db.session_by_code("ZZZZZZ") is None and db.session_by_code("") is None
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import event, insert
 
-from questionnaires.simulate import parse_form
+from questionnaires.simulate import join_session, parse_form
 from questionnaires.tablet import serve
 from test_storage_postgres import pg_url  # noqa: F401 - the throw-away PostgreSQL cluster fixture
 from vr_study.storage import (Committed, DuplicateSubmission, GroupCommitter, InvalidAnswer, PromptClosed,
@@ -196,11 +196,13 @@ def test_eight_tablets_over_http_with_a_double_tap_and_an_out_of_range_answer(tm
     try:
         forms = []
         for k, c in enumerate(clients):
-            code = codes[0] if k == 8 else codes[k]  # client 8 is tablet 0's second finger
-            assert c.post("/t/join", data={"code": code}).status_code == 303
+            if k == 8:                               # client 8 is tablet 0's second finger
+                c.cookies = clients[0].cookies       # (the same device: a session holds one tablet)
+                continue
+            assert join_session(c, codes[k]).status_code == 303
         for k in range(8):
             form = parse_form(clients[k].get(f"/t/prompt/{sessions[k][1][0]}").text)
-            data = {"prompt_id": str(form.prompt_id), "submission_id": form.submission_id,
+            data = {**form.hidden, "prompt_id": str(form.prompt_id), "submission_id": form.submission_id,
                     **{it: str(1 + (k + j) % 7) for j, it in enumerate(RATINGS)}}
             if k == 7:
                 data["naturalness"] = "8"  # the scale is 1..7
@@ -278,18 +280,20 @@ def test_sigkilled_tablet_server_loses_no_acknowledged_screen_and_stores_none_tw
     in_flight: list[dict | None] = [None] * 8        # the form a tablet was sending when it lost the server
     lock = threading.Lock()
     errors: list[BaseException] = []
+    jars = [httpx.Cookies() for _ in range(8)]       # each tablet keeps its device cookie across restarts
 
     def tablet(k: int, base: str) -> None:
         try:
-            with httpx.Client(base_url=base, follow_redirects=False, timeout=20) as c:
-                assert c.post("/t/join", data={"code": codes[k]}).status_code == 303
+            with httpx.Client(base_url=base, follow_redirects=False, timeout=20, cookies=jars[k]) as c:
+                assert join_session(c, codes[k]).status_code == 303   # the same device joins again
+                jars[k] = c.cookies
                 for pid in sessions[k][1]:
                     if pid in done[k]:
                         continue
                     data = in_flight[k]
                     if data is None or data["prompt_id"] != str(pid):
                         form = parse_form(c.get(f"/t/prompt/{pid}").text)
-                        data = {"prompt_id": str(pid), "submission_id": form.submission_id,
+                        data = {**form.hidden, "prompt_id": str(pid), "submission_id": form.submission_id,
                                 **{it: str(1 + (pid + j) % 7) for j, it in enumerate(RATINGS)}}
                     in_flight[k] = data
                     r = c.post(f"/t/prompt/{pid}", data=data)

@@ -92,12 +92,12 @@ def test_participant_answers_by_tapping_and_cannot_submit_half_filled_or_twice(s
     shot = Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path)) / "tablet_half_filled.png"
     page.screenshot(path=str(shot))
 
-    # a second tablet with scripts off shows the same questionnaire and does not follow
-    # the session (a stale page: the browser's back/forward cache, a frozen tab)
+    # a second tab of the same tablet with scripts off shows the same questionnaire and does
+    # not follow the session (a stale page: the browser's back/forward cache, a frozen tab)
     stale_ctx = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True,
-                                    java_script_enabled=False)
+                                    java_script_enabled=False, storage_state=tablet.storage_state())
     stale = stale_ctx.new_page()
-    join(stale, server, db.session_code(sid))
+    stale.goto(f"{server}/t/")
     assert stale.url.endswith(f"/t/prompt/{p1}")
     for item in chosen:
         tap_rating(stale, item, 1)
@@ -150,7 +150,126 @@ def test_a_tablet_without_the_code_sees_nothing(study, tablet):
     page = tablet.new_page()
     r = page.goto(f"{server}/t/prompt/{pid}")
     assert r.status == 403 and "Not allowed" in page.inner_text("h1")
-    join(page, server, "WRONG1")
+    join(page, server, "WRONG1234")
     assert "No session has the code" in page.inner_text("main")
     page.goto(f"{server}/t/")
     assert page.url.endswith("/t/join")
+
+
+def test_every_bundled_instrument_fits_the_tablet_without_sideways_scrolling(browser, tablet, tmp_path):
+    """Each shipped questionnaire at 1024x1366: no horizontal scrolling (Godspeed and Ho &
+    MacDorman were 1092 px wide), main trials counted without practice/checks, the SAM with
+    its manikins at the odd points, an attention check's instruction inside its item."""
+    from questionnaires.instruments import load_instruments
+
+    db = StudyDatabase(tmp_path / "pages.sqlite")
+    insts = load_instruments()
+    kinds = ["practice", "attention_check"] + ["playback"] * len(insts) + ["questionnaire"]
+    trials = [TrialRecord(trial_index=i, block=0, trial_kind=k, position_in_block=i, method="emage",
+                          emotion="happy", questionnaires=["trial_ratings"] if k != "playback" else [iid])
+              for i, (k, iid) in enumerate(zip(kinds, ["trial_ratings", "trial_ratings", *insts, "ipq"]))]
+    sid = db.create_session("P02", "pages", trials, plan_row=0, seed=0)
+    server = serve(db, poll_interval_s=30)
+    shots = Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path))
+    try:
+        page = tablet.new_page()
+        join(page, server, db.session_code(sid))
+        for n, iid in enumerate(insts, start=1):
+            pid = db.open_prompt(sid, n + 1, iid, {})
+            page.goto(f"{server}/t/prompt/{pid}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1024, iid
+            assert f"Trial {n} of {len(insts)}" in page.inner_text("header.progress"), iid
+            if iid == "sam":
+                for dim in ("valence", "arousal", "dominance"):
+                    levels = page.eval_on_selector_all(f"[data-manikin={dim}] svg.manikin",
+                                                       "els => els.map(e => e.closest('label').querySelector('input').value)")
+                    assert levels == ["1", "3", "5", "7", "9"], (dim, levels)
+                sizes = page.eval_on_selector_all("[data-manikin=dominance] svg.manikin g",
+                                                  "els => els.map(e => e.getBoundingClientRect().height)")
+                assert sizes == sorted(sizes) and sizes[-1] > 2 * sizes[0]          # small -> large figure
+                page.screenshot(path=str(shots / "tablet_sam.png"))
+            db.cancel_prompt(pid)
+        # practice and the attention check are not main trials; the check's instruction is in its item
+        pid = db.open_prompt(sid, 0, "trial_ratings", {"trial_kind": "practice"})
+        page.goto(f"{server}/t/prompt/{pid}")
+        assert "Practice" in page.inner_text("header.progress") and "Trial" not in page.inner_text("header.progress")
+        db.cancel_prompt(pid)
+        instruction = "Attention check: please tap 7 for this question."
+        pid = db.open_prompt(sid, 1, "trial_ratings", {"trial_kind": "attention_check", "instruction": instruction,
+                                                         "expect": {"naturalness": 7}})
+        page.goto(f"{server}/t/prompt/{pid}")
+        assert "Trial" not in page.inner_text("header.progress")
+        note = page.locator("fieldset[data-item=naturalness] .attention")
+        assert note.is_visible() and note.inner_text() == instruction
+        assert page.locator(".attention").count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        page.screenshot(path=str(shots / "tablet_attention_check.png"))
+    finally:
+        server.stop()
+        db.close()
+
+
+def test_experimenter_sees_a_failed_check_and_no_live_controls_after_the_end(study, browser, tablet, tmp_path):
+    db, sid, server = study
+    instruction = "Attention check: please tap 7 for this question."
+    pid = db.open_prompt(sid, 0, "trial_ratings", {"trial_kind": "attention_check", "instruction": instruction,
+                                                     "expect": {"naturalness": 7}})
+    page = tablet.new_page()
+    join(page, server, db.session_code(sid))
+    page.wait_for_url(f"**/t/prompt/{pid}")
+    exp = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    exp.goto(f"{server}/x/login")
+    exp.fill("#token", server.app.state.experimenter_token)
+    with exp.expect_navigation():
+        exp.click("button[type=submit]")
+    exp.goto(f"{server}/x/session/{sid}")
+    text = exp.inner_text("main")
+    assert instruction in text and "waiting" in text               # printed for the experimenter
+    assert "null" not in text and "[]" not in text and "{" not in text
+    for item in RATINGS:                                            # the participant taps 3, not 7
+        tap_rating(page, item, 3)
+    page.tap("button.submit")
+    page.wait_for_url("**/t/")
+    exp.wait_for_selector("p.alert", timeout=10_000)               # the page refreshes by itself
+    assert "Attention check failed" in exp.inner_text("p.alert") and "naturalness = 7" in exp.inner_text("p.alert")
+    assert exp.is_enabled("button.cmd-pause") and exp.is_enabled("button.cmd-abort")
+    db.set_session_status(sid, "finished")
+    exp.reload()
+    text = exp.inner_text("main")
+    assert "Finished" in text and "null" not in text and "[]" not in text
+    for c in ("pause", "resume", "repeat", "skip", "turn", "abort"):
+        assert exp.is_disabled(f"button.cmd-{c}"), c
+    exp.screenshot(path=str(Path(os.environ.get("VR_STUDY_SCREENSHOTS", tmp_path)) / "experimenter_finished.png"),
+                   full_page=True)
+    exp.context.close()
+
+
+def test_a_second_tablet_is_refused_until_the_experimenter_releases_the_first(study, browser, tablet):
+    db, sid, server = study
+    pid = db.open_prompt(sid, 0, "trial_ratings", {})
+    first = tablet.new_page()
+    join(first, server, db.session_code(sid))
+    first.wait_for_url(f"**/t/prompt/{pid}")
+    other_ctx = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True)
+    other = other_ctx.new_page()
+    join(other, server, db.session_code(sid))
+    assert "already open on another tablet" in other.inner_text("main")
+    exp_ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    exp = exp_ctx.new_page()
+    exp.goto(f"{server}/x/login")
+    exp.fill("#token", server.app.state.experimenter_token)
+    with exp.expect_navigation():
+        exp.click("button[type=submit]")
+    exp.goto(f"{server}/x/session/{sid}")
+    assert "1 join attempt from other devices refused" in exp.inner_text("main")
+    old_code = db.session_code(sid)
+    exp.once("dialog", lambda d: d.accept())                    # "Release the tablet? ..."
+    with exp.expect_navigation():
+        exp.click("button.cmd-release")
+    new_code = db.session_code(sid)
+    assert new_code != old_code and f"{new_code[:3]}-{new_code[3:6]}-{new_code[6:]}" in exp.inner_text("main")
+    first.wait_for_url("**/t/join")                            # the released tablet's page leaves by itself
+    join(other, server, new_code)
+    other.wait_for_url(f"**/t/prompt/{pid}")
+    other_ctx.close()
+    exp_ctx.close()

@@ -14,8 +14,9 @@ import threading
 import httpx
 import pytest
 
-from questionnaires.simulate import HttpAnswerer, parse_form, random_answers
+from questionnaires.simulate import HttpAnswerer, csrf_field, join_session, parse_form, random_answers
 from questionnaires.tablet import COMMAND_EVENT, serve
+from questionnaires.tablet_context import grouped_code
 from vr_study.storage import StudyDatabase, TrialRecord
 
 _pids = itertools.count(1)
@@ -47,7 +48,7 @@ def join(server, code: str | None) -> httpx.Client:
     """A client that joined session ``code`` (or none when ``code`` is None); close it after use."""
     c = httpx.Client(base_url=server, follow_redirects=False, timeout=10)
     if code is not None:
-        assert c.post("/t/join", data={"code": code}).status_code == 303
+        assert join_session(c, code).status_code == 303
     return c
 
 
@@ -69,7 +70,8 @@ def open_form(c: httpx.Client, prompt_id: int):
 
 
 def full(form, value="4"):
-    return {"prompt_id": str(form.prompt_id), "submission_id": form.submission_id, **{k: value for k in form.items}}
+    return {**form.hidden, "prompt_id": str(form.prompt_id), "submission_id": form.submission_id,
+            **{k: value for k in form.items}}
 
 
 def test_join_by_code_then_answer_one_screen(db, server):
@@ -143,7 +145,7 @@ def test_requests_without_a_valid_cookie_or_for_another_session_get_403(db, serv
         assert anon.post(f"/t/prompt/{pa}", data={"submission_id": "x", "naturalness": "1"}).status_code == 403
         assert anon.get("/t/api/state").status_code == 403
         assert anon.get("/t/").headers["location"] == "/t/join"
-        r = anon.post("/t/join", data={"code": "ZZZZZZ"})
+        r = join_session(anon, "ZZZZZZZZZ")
         assert r.status_code == 403 and "No session has the code" in r.text
         anon.cookies.set("vrs_tablet", f"tablet.{sid_b}.1999999999.{'0' * 64}")   # forged signature
         assert anon.get(f"/t/prompt/{pb}").status_code == 403
@@ -151,7 +153,9 @@ def test_requests_without_a_valid_cookie_or_for_another_session_get_403(db, serv
         with tablet(server, code_b) as b:
             form_b = parse_form(b.get(f"/t/prompt/{pb}").text)
         assert a.get(f"/t/prompt/{pb}").status_code == 403
-        r = a.post(f"/t/prompt/{pb}", data=full(form_b))
+        r = a.post(f"/t/prompt/{pb}", data=full(form_b))          # b's form carries b's CSRF field
+        assert r.status_code == 403 and "out of date" in r.text
+        r = a.post(f"/t/prompt/{pb}", data={**full(form_b), "csrf": csrf_field(a.get("/t/join").text)})
         assert r.status_code == 403 and "another session" in r.text
         assert a.get("/t/api/state").json()["prompt_id"] == pa
     assert db.responses(sid_b) == [] and db.prompt(pb).status == "open"
@@ -165,25 +169,32 @@ def test_experimenter_page_needs_its_token_and_writes_commands(db, server):
         assert c.get(f"/x/api/session/{sid}").status_code == 403
         assert c.post(f"/x/session/{sid}/command", data={"command": "skip"}).status_code == 403
     with httpx.Client(base_url=server, timeout=10) as x:
-        assert x.post("/x/login", data={"token": "wrong"}).status_code == 403
-        r = x.post("/x/login", data={"token": "let-me-in"})
-        assert r.status_code == 303 and x.get("/x/").status_code == 200 and code in x.get("/x/").text
+        csrf = csrf_field(x.get("/x/login").text)
+        assert x.post("/x/login", data={"token": "wrong", "csrf": csrf}).status_code == 403
+        r = x.post("/x/login", data={"token": "let-me-in", "csrf": csrf})
+        assert r.status_code == 303 and x.get("/x/").status_code == 200 and grouped_code(code) in x.get("/x/").text
         page = x.get(f"/x/session/{sid}")
-        assert page.status_code == 200 and code in page.text and "fps_hz" in page.text
+        assert page.status_code == 200 and grouped_code(code) in page.text and "fps_hz: 89.7" in page.text
+        csrf = csrf_field(page.text)
         st = x.get(f"/x/api/session/{sid}").json()
         assert st["trials_total"] == 3 and st["current_trial"]["trial_index"] == 0
         assert st["stream_health"]["stream_stats"]["fps_hz"] == 89.7
         for cmd in ("pause", "resume", "repeat", "skip", "turn"):
-            r = x.post(f"/x/session/{sid}/command", data={"command": cmd}, headers={"accept": "application/json"})
+            r = x.post(f"/x/session/{sid}/command", data={"command": cmd, "csrf": csrf},
+                       headers={"accept": "application/json"})
             assert r.status_code == 200 and r.json()["command"] == cmd
-        assert x.post(f"/x/session/{sid}/command", data={"command": "explode"}).status_code == 422
+        assert x.post(f"/x/session/{sid}/command", data={"command": "explode", "csrf": csrf}).status_code == 422
+        # without the page's CSRF field the login cookie alone does nothing
+        assert x.post(f"/x/session/{sid}/command", data={"command": "abort"}).status_code == 403
         assert x.get("/x/api/session/999999").status_code == 404
     cmds = db.events(sid, kind=COMMAND_EVENT)
     assert [e.payload["command"] for e in cmds] == ["pause", "resume", "repeat", "skip", "turn"]
     assert all(e.trial_index == 0 and e.payload["source"] == "experimenter_page" for e in cmds)
-    with httpx.Client(base_url=server, timeout=10, follow_redirects=True) as x2:   # the link `session run` prints
-        assert x2.get("/x/?token=let-me-in").status_code == 200 and code in x2.get("/x/").text
-        assert x2.get("/x/?token=nope").status_code == 403
+    with httpx.Client(base_url=server, timeout=10, follow_redirects=True) as x2:   # no tokens in URLs
+        for url in ("/x/?token=let-me-in", "/x/login?token=let-me-in"):
+            r = x2.get(url)
+            assert r.status_code == 400 and "login form" in r.text
+        assert x2.get("/x/").status_code == 403
     bearer = httpx.get(f"{server}/x/api/session/{sid}", headers={"authorization": "Bearer let-me-in"})
     assert bearer.status_code == 200 and bearer.json()["last_command"]["command"] == "turn"
 
@@ -271,7 +282,7 @@ def test_cancelled_prompt_and_finished_session(db, server):
         assert db.responses(sid) == []
         db.set_session_status(sid, "finished")
         assert "The session is over" in c.get("/t/").text
-        assert c.post("/t/join", data={"code": code}).status_code == 403
+        assert join_session(c, code).status_code == 403
 
 
 def test_standalone_server_refuses_bad_input_in_one_line(tmp_path):

@@ -71,7 +71,7 @@
         if (xhr.status !== 200) { return; }
         var st = JSON.parse(xhr.responseText);
         var next = st.prompt_id === null ? "" : String(st.prompt_id);
-        var ended = st.session_status === "finished" || st.session_status === "aborted";
+        var ended = st.ended === true || st.session_status === "finished" || st.session_status === "aborted";
         if (submitting) { return; }
         if (next !== shown || (ended && !shown)) { window.location.href = "/t/"; }
       };
@@ -80,42 +80,23 @@
     window.setInterval(tick, ms);
   }
 
-  // ---- experimenter: confirm dangerous commands
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (f) {
-    f.addEventListener("submit", function (ev) {
-      if (!window.confirm(f.dataset.confirm)) { ev.preventDefault(); }
-    });
+  // ---- experimenter: confirm dangerous commands (delegated: the live part is replaced)
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (f && f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) { ev.preventDefault(); }
   });
 
-  // ---- experimenter session page: refresh the figures
-  var expUrl = body.dataset.expPoll;
-  if (expUrl) {
-    var set = function (name, value) {
-      var el = document.querySelector('[data-f="' + name + '"]');
-      if (el) { el.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 1); }
-    };
+  // ---- experimenter session page: refresh the live part (rendered by the server)
+  var live = document.getElementById("live");
+  if (live && live.dataset.live) {
     var refresh = function () {
       var xhr = new XMLHttpRequest();
-      xhr.open("GET", expUrl);
+      xhr.open("GET", live.dataset.live);
       xhr.onload = function () {
-        if (xhr.status !== 200) { return; }
-        var s = JSON.parse(xhr.responseText);
-        set("status", s.status);
-        set("trials_done", String(s.trials_done));
-        set("trials_total", String(s.trials_total));
-        set("current_trial", s.current_trial);
-        set("open_prompts", s.open_prompts);
-        set("last_command", s.last_command);
-        set("stream_health", Object.keys(s.stream_health).length ? s.stream_health : "no stream events recorded yet");
-        set("recent_events", s.recent_events.map(function (e) {
-          return e.at.slice(11, 19) + "  " + e.kind + (e.trial_index === null ? "" : "  (trial " + e.trial_index + ")");
-        }).join("\n"));
-        var fillEl = document.querySelector('[data-f="progress-fill"]');
-        if (fillEl) { fillEl.style.width = (s.trials_total ? 100 * s.trials_done / s.trials_total : 0) + "%"; }
+        if (xhr.status === 200) { live.innerHTML = xhr.responseText; }
       };
       xhr.send();
     };
-    refresh();
     window.setInterval(refresh, parseInt(body.dataset.pollMs || "2000", 10));
   }
 })();

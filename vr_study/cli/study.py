@@ -285,7 +285,7 @@ def cmd_session_run(args: argparse.Namespace) -> int:
             server = serve(db, args.tablet_host, args.tablet_port, instruments_dir=(
                 spec.resolve(spec.questionnaires.instruments_dir) if spec.questionnaires.instruments_dir else None))
             print(f"tablet: open {server}/t/ and enter the code {code}")
-            print(f"experimenter page: {server}/x/?token={server.app.state.experimenter_token}")
+            print(f"experimenter page: {server}/x/login   token: {server.app.state.experimenter_token}")
         else:
             print(f"session {sid}: tablet join code {code}")
         if answers_for is not None:

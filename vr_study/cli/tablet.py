@@ -2,6 +2,9 @@
 
 ``vr-study session run`` starts the pages itself; run them separately (``session run
 --no-tablet``) when they should live on another machine or survive the session process.
+``--https`` serves them over TLS with a self-signed certificate kept next to the database;
+its SHA-256 fingerprint is printed so the experimenter can compare it with the one the
+tablet's browser shows when it first connects.
 """
 from __future__ import annotations
 
@@ -17,16 +20,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--instruments", help="folder of instrument YAML files (default: the bundled ones)")
     s.add_argument("--experimenter-token", help="token for the experimenter page (default: the study's)")
+    s.add_argument("--https", action="store_true",
+                   help="serve over TLS with a self-signed certificate (generated once, kept next to the "
+                        "database; its SHA-256 fingerprint is printed for pairing tablets)")
+    s.add_argument("--cert-dir", help="folder of the certificate and key (default: the database's folder)")
     s.set_defaults(func=_serve)
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
 
 def _serve(args) -> int:
+    import os
+    import sys
     from pathlib import Path
 
     import uvicorn
 
-    from questionnaires.tablet import create_app
+    from questionnaires.tablet import create_app, uvicorn_tls
     from vr_study.errors import InputError
     from vr_study.storage import StudyDatabase
 
@@ -41,8 +50,36 @@ def _serve(args) -> int:
     elif "://" not in target and not Path(target).is_file():
         raise InputError(target, None, "does not exist",
                          "give the study .yaml (or its database); the first session creates the database")
+    if args.experimenter_token is not None and not args.experimenter_token.strip():
+        raise InputError(None, "--experimenter-token", "is empty", "give a non-empty token, or leave the option "
+                         "out to use the study's generated one")
+    if not 0 <= args.port <= 65535:
+        raise InputError(None, "--port", f"is {args.port}", "give a port from 1 to 65535 (0: any free port)")
+    certificate = None
+    if args.https:
+        from questionnaires.tls import ensure_certificate
+
+        folder = args.cert_dir or (str(Path(target).resolve().parent) if "://" not in str(target) else ".")
+        try:
+            certificate = ensure_certificate(folder, hosts=None if args.host in ("0.0.0.0", "::") else
+                                             [args.host, "localhost", "127.0.0.1"])
+        except OSError as e:
+            raise InputError(folder, None, f"cannot write the certificate ({e.strerror})",
+                             "give a writable folder with --cert-dir") from None
     app = create_app(StudyDatabase(target), instruments, args.experimenter_token)
-    print(f"tablet pages: http://{args.host}:{args.port}/t/   experimenter: "
-          f"http://{args.host}:{args.port}/x/?token={app.state.experimenter_token}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    if "://" not in str(target) and os.stat(target).st_mode & 0o077:
+        print(f"warning: {target} can be read by other users of this machine (it holds the experimenter token "
+              f"and participants' answers); run: chmod 600 {target}", file=sys.stderr, flush=True)
+    scheme = "https" if certificate else "http"
+    if certificate is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: plain HTTP on {args.host}: answers and the experimenter token cross the network "
+              "unencrypted; use --https on a shared Wi-Fi", file=sys.stderr, flush=True)
+    base = f"{scheme}://{args.host}:{args.port}"
+    print(f"tablet pages: {base}/t/", flush=True)
+    print(f"experimenter page: {base}/x/login   token: {app.state.experimenter_token}", flush=True)
+    if certificate is not None:
+        print(f"certificate SHA-256 fingerprint: {certificate.fingerprint_sha256}", flush=True)
+        print("  (check that the tablet's browser shows this fingerprint before accepting the certificate)",
+              flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **uvicorn_tls(certificate))
     return 0

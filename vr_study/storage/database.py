@@ -32,7 +32,8 @@ from vr_study.storage import schema as s
 DEFAULT_PARTICIPANT_PATTERN = r"P\d{1,4}"
 #: Alphabet of tablet join codes: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
+#: 31**9 codes: 44.6 bits (the tablet pages show them as ABC-DEF-GHJ and limit guesses).
+CODE_LENGTH = 9
 SQLITE_BUSY_TIMEOUT_MS = 15000
 #: What the experimenter (keyboard, experimenter page) can ask a running session to do.
 CONTROL_COMMANDS = ("pause", "resume", "repeat", "skip", "abort", "redo", "turn")
@@ -186,6 +187,7 @@ class StudyDatabase:
         else:
             self.path = Path(url_or_path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self.url = f"sqlite:///{self.path.resolve()}"
         self.engine: Engine = create_engine(self.url, future=True)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
@@ -252,6 +254,21 @@ class StudyDatabase:
             else:
                 c.execute(insert(s.meta).values(key=key, value=value))
 
+    def claim_meta(self, key: str, value: str) -> str:
+        """Set ``key`` to ``value`` unless it holds a non-empty value; return what it holds after.
+
+        One write transaction, so of two processes claiming at once exactly one wins.
+        """
+        with self._write() as c:
+            held = c.execute(select(s.meta.c.value).where(s.meta.c.key == key)).scalar_one_or_none()
+            if held:
+                return held
+            if held is None:
+                c.execute(insert(s.meta).values(key=key, value=value))
+            else:
+                c.execute(update(s.meta).where(s.meta.c.key == key).values(value=value))
+            return value
+
     # -- participants and sessions -------------------------------------------------------
     def check_participant_id(self, participant_id: str) -> str:
         """Return the id if it matches the study's pseudonym pattern, else raise InputError."""
@@ -316,6 +333,16 @@ class StudyDatabase:
         with self._read() as c:
             r = c.execute(select(s.sessions).where(s.sessions.c.code == code)).mappings().first()
         return SessionInfo(**r) if r else None
+
+    def new_session_code(self, session_id: int) -> str:
+        """Give the session a fresh join code (the old one stops working); return it."""
+        with self._write() as c:
+            taken = set(c.execute(select(s.sessions.c.code)).scalars())
+            code = _new_code(taken)
+            if c.execute(update(s.sessions).where(s.sessions.c.session_id == session_id)
+                         .values(code=code)).rowcount != 1:
+                raise KeyError(session_id)
+        return code
 
     def set_session_status(self, session_id: int, status: str) -> None:
         values: dict[str, Any] = {"status": status}
@@ -624,6 +651,21 @@ def _event(c: Connection, session_id: int | None, trial_index: int | None, kind:
         payload=json.dumps(dict(payload), sort_keys=True, default=str), wall_at=utc_now(),
         mono_ns=time.monotonic_ns(), lsl_time_s=lsl_time_s))
     return int(r.inserted_primary_key[0])
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600) unless it exists.
+
+    The database holds the tablet pages' signing secret and experimenter token; SQLite
+    gives its ``-wal`` and ``-shm`` files the database file's permissions.
+    """
+    import os
+
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    os.chmod(path, 0o600)   # whatever the umask
 
 
 def _new_code(taken: set[str]) -> str:
