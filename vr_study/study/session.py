@@ -339,12 +339,17 @@ def _describe(step: TrialRecord) -> str:
 
 
 def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, resume: bool = False,
-                    redo: Iterable[int] = (), check_library: bool = True) -> int:
+                    redo: Iterable[int] = (), check_library: bool = True, restart: bool = False,
+                    pilot: bool = False) -> int:
     """Create (or, with ``resume``, find) the participant's session; returns its id.
 
-    Raises :class:`vr_study.storage.DuplicateParticipant` for a second fresh session, and
-    InputError when resuming a participant who has none or when the database belongs to
-    another study.
+    The id is normalised (``P4`` = ``P04`` = ``P004``, see
+    :func:`vr_study.storage.canonical_participant_id`). A participant already in the database
+    gets no second session: ``resume`` (or ``redo`` of trials, which resumes) continues the
+    stored one, ``restart`` starts over in a new session and marks the earlier one
+    ``superseded`` (kept, left out of the export). Otherwise
+    :class:`vr_study.storage.DuplicateParticipant` is raised. InputError when resuming a
+    participant who has none, or when the database belongs to another study.
     """
     stored_study = db.get_meta("study_id")
     if stored_study is not None and stored_study != spec.study.id:
@@ -352,21 +357,31 @@ def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, 
                          "give this study its own database (storage.database)")
     if stored_study is None:
         db.set_meta("study_id", spec.study.id)
-    db.check_participant_id(participant_id)
-    existing = db.sessions_for(participant_id)
-    if resume:
+    participant_id = db.check_participant_id(participant_id)
+    redo = list(redo)
+    existing = [x for x in db.sessions_for(participant_id) if x.status != "superseded"]
+    if restart and resume:
+        raise InputError(None, "--restart", "cannot be combined with --resume",
+                         "--resume continues the stored session; --restart starts a new one")
+    if (resume or (redo and existing)) and not restart:
         if not existing:
             raise InputError(None, "participant", f"{participant_id} has no session to resume",
                              "start one without --resume")
         sid = existing[-1].session_id
         if db.get_meta(f"spec_sha256:{sid}") not in (None, spec.sha256):
             db.log_event(sid, "spec_changed_since_start", payload={"sha256": spec.sha256})
-        db.log_event(sid, "session_resumed", payload={"redo": list(redo)})
+        db.log_event(sid, "session_resumed", payload={"redo": redo})
     else:
+        if redo:
+            raise InputError(None, "--redo", f"{participant_id} has no session whose trials could be asked again",
+                             "start the session first (without --redo)")
         library = clips_by_cell(spec) if check_library else None
-        arrival = len(db.sessions())
+        arrivals = list(dict.fromkeys(x.participant_id for x in db.sessions()))
+        mine = [x.participant_id for x in db.sessions_for(participant_id)]
+        arrival = arrivals.index(mine[0]) if mine else len(arrivals)
         plan = build_plan(spec, participant_id, library, arrival_index=arrival)
-        sid = db.create_session(participant_id, spec.study.id, plan.steps, plan_row=plan.plan_row, seed=plan.seed)
+        sid = db.create_session(participant_id, spec.study.id, plan.steps, plan_row=plan.plan_row, seed=plan.seed,
+                                supersede=restart, pilot=pilot)
         db.set_meta(f"spec_sha256:{sid}", spec.sha256)
         db.set_meta("spec_file", str(Path(spec.source).resolve()))
     for t in redo:
@@ -375,7 +390,8 @@ def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, 
 
 
 def run_session(spec: StudySpec, db: StudyDatabase, participant_id: str, driver: StimulusDriver, *,
-                resume: bool = False, redo: Iterable[int] = (), answerer: Answerer | None = None,
+                resume: bool = False, redo: Iterable[int] = (), restart: bool = False, pilot: bool = False,
+                answerer: Answerer | None = None,
                 markers: MarkerSink | None = None, tts: TtsBackend | None = None,
                 turn_detector: TurnDetector | None = None, speed: float = 1.0, check_library: bool = True,
                 log: Callable[[str], None] = lambda m: None,
@@ -387,7 +403,8 @@ def run_session(spec: StudySpec, db: StudyDatabase, participant_id: str, driver:
     ``speed`` divides waits (breaks, scripted turns). ``on_session`` gets the session id before
     the first step (to print the tablet code or start the tablet server).
     """
-    sid = prepare_session(spec, db, participant_id, resume=resume, redo=redo, check_library=check_library)
+    sid = prepare_session(spec, db, participant_id, resume=resume, redo=redo, check_library=check_library,
+                          restart=restart, pilot=pilot)
     if on_session is not None:
         on_session(sid)
     runner = SessionRunner(spec, db, sid, driver, answerer=answerer, markers=markers, tts=tts,
