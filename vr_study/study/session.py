@@ -19,15 +19,15 @@ not shown again, and an answered questionnaire is never asked again (unless ``re
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from vr_study.errors import InputError
 from vr_study.storage import CONTROL_EVENT, Prompt, StudyDatabase, TrialRecord
+from vr_study.study.agent_speech import silent_speech
 from vr_study.study.drivers import StimulusDriver
 from vr_study.study.markers import MarkerSink, NoMarkers
 from vr_study.study.plan import build_plan
@@ -266,18 +266,28 @@ class SessionRunner:
 
     def _interact(self, step: TrialRecord, onset: Callable[[], None]) -> None:
         first = True
+        turn_clips = {int(t["turn"]): t for t in step.extra.get("turns", []) if isinstance(t, dict)}
         for i, turn in enumerate(self.spec.interaction.turns):
             if isinstance(turn, AgentTurn):
-                wav = self.spec.resolve(turn.wav) if turn.wav else self._speech(turn.agent or "")
+                clip = turn_clips.get(i)
+                shown = step
+                if clip is not None and clip.get("audio_path"):
+                    # the turn's own clip: its motion was generated from exactly this audio
+                    wav = Path(clip["audio_path"])
+                    shown = replace(step, clip_id=clip["clip_id"], utterance=clip.get("utterance"),
+                                    extra={**step.extra, "clip_path": clip["clip_path"],
+                                           "duration_s": clip.get("duration_s") or step.extra.get("duration_s")})
+                else:  # planned without a library (check_library=False): speech only
+                    wav = self.spec.resolve(turn.wav) if turn.wav else self._speech(turn.agent or "")
                 marks_onset = first
 
-                def on_start(i=i, marks_onset=marks_onset) -> None:
+                def on_start(i=i, marks_onset=marks_onset, shown=shown) -> None:
                     if marks_onset:
                         onset()
-                    self.event("agent_turn_start", step, marker=True, turn=i)
+                    self.event("agent_turn_start", step, marker=True, turn=i, clip_id=shown.clip_id)
 
-                self._watch(lambda: self.driver.speak(step, wav, self.stop, on_start), step)
-                self.event("agent_turn_end", step, turn=i, wav=str(wav))
+                self._watch(lambda: self.driver.speak(shown, wav, self.stop, on_start), step)
+                self.event("agent_turn_end", step, turn=i, wav=str(wav), clip_id=shown.clip_id)
                 first = False
             elif isinstance(turn, ParticipantTurn):
                 self.event("participant_turn_start", step, marker=True, turn=i, mode=turn.participant)
@@ -288,16 +298,8 @@ class SessionRunner:
 
     def _speech(self, text: str) -> Path:
         if self.tts is None:
-            # no TTS backend: silence as long as reading the text takes (about 2.5 words/s)
-            from vr_study.audio import Audio, write_wav
-            import numpy as np
-
-            key = hashlib.sha256(text.encode()).hexdigest()[:16]
-            out = self.work_dir / f"silent_{key}.wav"
-            if not out.is_file():
-                dur = max(0.5, len(text.split()) / 2.5)
-                write_wav(out, Audio(np.zeros(int(16000 * dur), np.float32), 16000))
-            return out
+            # no TTS backend: silence as long as reading the text takes
+            return silent_speech(text, self.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.tts.synthesize(text, self.work_dir)
 
