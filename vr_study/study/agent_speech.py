@@ -46,7 +46,8 @@ def silent_speech(text: str, out_dir: Path, sample_rate_hz: int = 16000) -> Path
 
 
 def turn_speech(spec: StudySpec, out_dir: str | Path, tts: TtsBackend | None) -> list[TurnSpeech]:
-    """Speech of every agent turn: the turn's wav, or its text synthesised into ``out_dir``."""
+    """Speech of every agent turn (the turn's wav, or its text synthesised into ``out_dir``), then
+    the practice utterance when ``trials.practice.agent`` gives its text."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     speech = []
@@ -61,6 +62,11 @@ def turn_speech(spec: StudySpec, out_dir: str | Path, tts: TtsBackend | None) ->
             text = turn.agent or ""
             wav = tts.synthesize(text, out_dir) if tts is not None else silent_speech(text, out_dir)
             speech.append(TurnSpeech(uid, Path(wav).resolve(), text))
+    pr = spec.trials.practice
+    if pr.agent:
+        text = pr.agent
+        wav = tts.synthesize(text, out_dir) if tts is not None else silent_speech(text, out_dir)
+        speech.append(TurnSpeech(pr.utterance_ids[0], Path(wav).resolve(), text))
     if not speech:
         raise InputError(spec.source, "interaction.turns", "has no agent turn",
                          "add '- agent: ...' turns, or give an utterance list instead of the spec")

@@ -89,7 +89,7 @@ def main_utterances(spec: StudySpec, library: dict[tuple[str, ...], list[Clip]])
     (for interaction trials: the agent turns' ids)."""
     if spec.trials.kind == "interaction" and spec.interaction.turns:
         return [uid for _, uid, _ in spec.interaction.agent_turn_ids()]
-    practice = set(spec.trials.practice.utterances)
+    practice = set(spec.trials.practice.utterance_ids)
     sets = [{_utt(c) for c in clips} - practice for clips in library.values()]
     return sorted(set.intersection(*sets)) if sets else []
 
@@ -137,7 +137,7 @@ def build_plan(spec: StudySpec, participant_id: str, library: dict[tuple[str, ..
             clip_seed=int(seed_val) if seed_val is not None and str(seed_val).lstrip("-").isdigit() else None,
             extra={k: v for k, v in extra.items() if v is not None}))
 
-    practice_utts = set(flow.practice.utterances)
+    practice_utts = set(flow.practice.utterance_ids)
     per_turn = flow.kind == "interaction" and bool(spec.interaction.turns)
     utts = main_utterances(spec, library) if library is not None else []
     offsets = cell_offsets(tuple(len(v) for v in spec.factors.values()), len(utts)) if utts else ()

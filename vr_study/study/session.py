@@ -31,6 +31,7 @@ from vr_study.study.agent_speech import silent_speech
 from vr_study.study.drivers import StimulusDriver
 from vr_study.study.markers import MarkerSink, NoMarkers
 from vr_study.study.plan import build_plan
+from vr_study.study.quality import CHECK_RESULT_EVENT, check_failures
 from vr_study.study.spec import AgentTurn, ParticipantTurn, StudySpec
 from vr_study.study.stimuli import clips_by_cell
 from vr_study.study.tts import TtsBackend
@@ -263,6 +264,9 @@ class SessionRunner:
             self._watch(lambda: self.stop.wait(dur), step)
         elif step.trial_kind == "attention_check":
             self.event("attention_check", step, marker=True, instruction=step.extra.get("instruction"))
+            expect = step.extra.get("expect") or {}
+            self.log(f"  attention check: the tablet shows \"{step.extra.get('instruction', '')}\" "
+                     f"(pass = {', '.join(f'{k} {v}' for k, v in expect.items()) or 'not scored'})")
 
     def _interact(self, step: TrialRecord, onset: Callable[[], None]) -> None:
         first = True
@@ -325,6 +329,8 @@ class SessionRunner:
                 if self.db.wait_prompt(pid, min(0.25, max(0.0, deadline - time.monotonic())), poll_s=self.poll_s):
                     self.answered += 1
                     self.event("response", step, marker=True, instrument=instrument, prompt_id=pid)
+                    if step.trial_kind == "attention_check" and isinstance(context.get("expect"), dict):
+                        self._score_check(step, pid, context["expect"])
                     break
                 if self.db.prompt(pid).status == "cancelled":
                     raise _Interrupt({"command": "skip", "source": "prompt_cancelled"})
@@ -334,6 +340,15 @@ class SessionRunner:
                     self.log(f"  no answer to {instrument} within {self.spec.questionnaires.timeout_s:g} s; "
                              "still waiting (skip with 's')")
                     deadline = time.monotonic() + self.spec.questionnaires.timeout_s
+
+
+    def _score_check(self, step: TrialRecord, prompt_id: int, expect: dict[str, Any]) -> None:
+        """Record an attention check's pass/fail as it happens (event + LSL marker + console)."""
+        answers = {r.item_id: r.value for r in self.db.responses(self.session_id) if r.prompt_id == prompt_id}
+        failures = check_failures(expect, answers)
+        self.event(CHECK_RESULT_EVENT, step, marker=True, passed=not failures, prompt_id=prompt_id,
+                   expect=expect, failures=failures)
+        self.log(f"  attention check {'passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
 
 
 def _describe(step: TrialRecord) -> str:

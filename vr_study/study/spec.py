@@ -85,6 +85,13 @@ class PracticeSpec(_Strict):
     questionnaires: list[str] = Field(default_factory=list)
     utterances: list[str] = Field(default_factory=list,
                                   description="utterance ids reserved for practice: never used in main trials")
+    agent: str | None = Field(default=None, description="text of a practice utterance 'practice' (spoken by TTS; "
+                                                        "'generate batch STUDY.yaml' makes its clips)")
+
+    @property
+    def utterance_ids(self) -> list[str]:
+        """The practice utterances: ``utterances``, or ``['practice']`` when only ``agent`` text is given."""
+        return list(self.utterances) or (["practice"] if self.agent else [])
 
 
 class AttentionCheckSpec(_Strict):

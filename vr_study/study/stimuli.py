@@ -98,13 +98,13 @@ def library_problems(spec, by_cell: dict[tuple[str, ...], list[Clip]]) -> list[t
                 problems.append((("stimuli", "require_audio"), f"clip {c.clip_id} has no audio file",
                                  "regenerate the clip with audio or set stimuli.require_audio: false"))
     pr = spec.trials.practice
-    practice = set(pr.utterances)
+    practice = set(pr.utterance_ids)
     all_utts = {c.fields.get("utterance", "") for found in by_cell.values() for c in found}
     if pr.trials and not practice:
-        problems.append((("trials", "practice"), f"{pr.trials} practice trial(s) but no practice.utterances: the "
+        problems.append((("trials", "practice"), f"{pr.trials} practice trial(s) but no practice.utterances (or practice.agent): the "
                          "practice would show a main-trial stimulus", "list utterances reserved for practice, "
                          "e.g. 'utterances: [practice]', and generate their clips"))
-    for i, u in enumerate(pr.utterances):
+    for i, u in enumerate(pr.utterance_ids):
         if u not in all_utts:
             problems.append((("trials", "practice", "utterances", i), f"no clip of practice utterance '{u}' in the "
                              "library", "generate it or fix the id"))
