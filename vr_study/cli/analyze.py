@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
     p.add_argument("--simulated", action="store_true",
                    help="label the report as simulated (automatic when study_id says so)")
+    p.add_argument("--exclude", metavar="FILE",
+                   help="manual exclusions: CSV participant_id,reason (on top of the export's exclusions)")
+    p.add_argument("--include-pilots", action="store_true", help="keep pilot sessions (rows with pilot = 1)")
+    p.add_argument("--keep-excluded", action="store_true",
+                   help="keep participants the export marked excluded (for a sensitivity analysis)")
     g = p.add_argument_group("simulate")
     g.add_argument("--participants", type=int, default=48,
                    help="simulate: number of participants (default 48)")
@@ -104,6 +109,7 @@ def _analyze(args: argparse.Namespace) -> int:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
     if args.chance is not None and not 0 < args.chance < 1:
         raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
+    data = _exclusions(args, data)
     res = build_report(data, args.out, metrics=metrics, options=opts)
     out = Path(args.out)
     print(f"report: {out / 'index.html'}  numbers: {out / 'results.json'}")
@@ -113,3 +119,18 @@ def _analyze(args: argparse.Namespace) -> int:
     for w in res["warnings"]:
         print(f"warning: {w}")
     return 0
+
+
+def _exclusions(args: argparse.Namespace, data):
+    """Drop excluded participants and pilots (analysis.exclusions); print and save the table."""
+    from analysis.exclusions import apply_exclusions
+    from vr_study.atomic import atomic_write_text
+
+    data, table = apply_exclusions(data, args.data, exclude_file=getattr(args, "exclude", None),
+                                   include_pilots=getattr(args, "include_pilots", False),
+                                   keep_excluded=getattr(args, "keep_excluded", False))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(args.out) / "exclusions.csv", table.to_csv(index=False))
+    print(f"excluded {len(table)} participant(s)" + (":" if len(table) else "") + "".join(
+        f"\n  {r.participant_id}: {r.reason}" for r in table.itertuples()))
+    return data

@@ -143,7 +143,7 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
     """
     from questionnaires.instruments import ChoiceItem
 
-    from vr_study.study.spec import spec_line
+    from vr_study.study.spec import _field, spec_line
     from vr_study.study.stimuli import _by_cell, library_problems, read_library
 
     out: list[tuple[tuple, str]] = []
@@ -178,14 +178,14 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
                                     f"{it.correct_from} '{lv}' is not an option of {inst_id}.{it.id} ({', '.join(it.options)}), "
                                     "so no answer could be scored correct; use one of them or give the instrument "
                                     "that option"))
-    problems = [f"{spec.source}:{spec_line(spec, loc)}: {'.'.join(str(x) for x in loc)}: {msg}" for loc, msg in out]
+    problems = [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}" for loc, msg in out]
     if check_library:
         try:
             by_cell = _by_cell(spec, read_library(spec.library_dir))
         except InputError as e:
             problems.append(f"{spec.source}:{spec_line(spec, ('stimuli', 'library'))}: stimuli.library: {e}")
         else:
-            problems += [f"{spec.source}:{spec_line(spec, loc)}: {'.'.join(str(x) for x in loc)}: {msg}; {fix}"
+            problems += [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}; {fix}"
                          for loc, msg, fix in library_problems(spec, by_cell)]
     return problems
 

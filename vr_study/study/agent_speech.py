@@ -82,3 +82,33 @@ def write_turn_utterances(spec: StudySpec, out_dir: str | Path, tts: TtsBackend 
     atomic_write_text(path, "# agent turns of " + Path(spec.source).name + " (vr-study generate batch)\n"
                       + yaml.safe_dump({"utterances": rows}, sort_keys=False, allow_unicode=True))
     return path
+
+
+def is_study_spec(path: str | Path) -> bool:
+    """Whether ``path`` is a study spec (a YAML mapping with ``study:`` and ``interaction:`` or
+    ``factors:``) rather than an utterance list."""
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file():
+        return False
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "study" in data and ("interaction" in data or "factors" in data)
+
+
+def spec_batch_inputs(spec_path: str | Path, methods: list[str] | None, emotions: list[str] | None
+                      ) -> tuple[str, list[str] | None, list[str] | None]:
+    """``generate batch STUDY.yaml``: synthesise the agent turns into ``<spec folder>/data/agent_speech``
+    and return (utterance list path, methods, emotions); methods and emotions default to the
+    spec's ``method`` and ``emotion`` factors when not given (emotions: when left at the default)."""
+    from vr_study.study.spec import load_spec
+    from vr_study.study.tts import make_backend
+
+    spec = load_spec(spec_path)
+    path = write_turn_utterances(spec, spec.resolve("data/agent_speech"), make_backend(spec.interaction.tts))
+    if not methods and "method" in spec.factors:
+        methods = list(spec.factors["method"])
+    if "emotion" in spec.factors and (not emotions or list(emotions) == ["happy", "neutral"]):
+        emotions = list(spec.factors["emotion"])
+    return str(path), methods, emotions

@@ -44,7 +44,7 @@ def clips_by_cell(spec, clips: list[Clip] | None = None) -> dict[tuple[str, ...]
 
     Raises InputError (with the spec's line) for the first of :func:`library_problems`.
     """
-    from vr_study.study.spec import spec_line  # local: spec imports nothing from here
+    from vr_study.study.spec import _field, spec_line  # local: spec imports nothing from here
 
     if clips is None:
         clips = read_library(spec.library_dir)
@@ -52,7 +52,7 @@ def clips_by_cell(spec, clips: list[Clip] | None = None) -> dict[tuple[str, ...]
     problems = library_problems(spec, out)
     if problems:
         loc, msg, fix = problems[0]
-        raise InputError(f"{spec.source}:{spec_line(spec, loc)}", ".".join(str(x) for x in loc), msg, fix)
+        raise InputError(f"{spec.source}:{spec_line(spec, loc)}", _field(loc), msg, fix)
     return out
 
 
