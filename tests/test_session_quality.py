@@ -159,7 +159,8 @@ def test_generate_batch_from_the_spec_then_validate_and_preregister(tmp_path):
     text = (spec_path.read_text().replace("kind: playback", "kind: interaction")
             .replace("[emage, reconstruction]", "[prosody]").replace("library: stimuli", "library: turns")
             .replace("practice: {trials: 0}", "practice: {trials: 1, agent: 'This is a practice.'}")
-            .replace("tts: {backend: none}", "tts: {backend: espeak-ng}").replace("  seed: 7", "  seed: 7\n  participants: 24"))
+            .replace("tts: {backend: none}", "tts: {backend: espeak-ng}")
+            .replace("  seed: 7", "  seed: 7\n  participants: 24"))
     text += "analysis: {n_justification: 'simulation: 90% power for f = 0.25 at N = 24'}\n"
     spec_path.write_text(text)
     r = cli("generate", "batch", str(spec_path), "-o", str(folder / "turns"), "--no-progress")

@@ -114,3 +114,13 @@ def test_validate_refuses_interaction_clips_made_from_other_speech(tmp_path):
     r = cli("study", "validate", str(spec))
     assert r.returncode == 2
     assert "was generated from speech of 'Hello there, how are you today?', not this turn's text" in r.stderr
+
+
+def test_instrument_files_refuse_duplicate_keys_too(tmp_path):
+    from questionnaires.instruments import DEFAULT_INSTRUMENTS_DIR, parse_instrument
+    from vr_study.errors import InputError
+
+    text = (DEFAULT_INSTRUMENTS_DIR / "sam.yaml").read_text()
+    first = _line_of(text, "title:")
+    with pytest.raises(InputError, match=rf"key 'title' appears twice \(lines {first} and "):
+        parse_instrument(text + "title: Another title\n", "sam.yaml")

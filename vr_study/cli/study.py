@@ -175,7 +175,8 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
                 for k, lv in enumerate(spec.factors[it.correct_from]):
                     if lv not in it.options:
                         out.append(((("factors", it.correct_from, k)),
-                                    f"{it.correct_from} '{lv}' is not an option of {inst_id}.{it.id} ({', '.join(it.options)}), "
+                                    f"{it.correct_from} '{lv}' is not an option of {inst_id}.{it.id} "
+                                    f"({', '.join(it.options)}), "
                                     "so no answer could be scored correct; use one of them or give the instrument "
                                     "that option"))
     problems = [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}" for loc, msg in out]

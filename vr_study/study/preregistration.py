@@ -100,8 +100,9 @@ def preregistration_markdown(spec: StudySpec, plan_summary: list[str],
           "## Order of conditions", "",
           f"- Scheme: {cb.design}" + (f" within blocks of `{cb.block_by}` (blocks ordered by {cb.block_design})"
                                       if cb.block_by else "")
-          + f"; participants are assigned to rows {'by the number in their id' if cb.assignment == 'by_number' else 'in order of arrival'}"
-          f"; seed {s.seed}.",
+          + "; participants are assigned to rows "
+          + ("by the number in their id" if cb.assignment == "by_number" else "in order of arrival")
+          + f"; seed {s.seed}.",
           ]
     L += [f"- {line}" for line in plan_summary if line.startswith("design:")]
     L += ["", "## Stimulus allocation", "", f"- Selection: `{spec.stimuli.selection}` from the library "
