@@ -84,6 +84,7 @@ def test_failed_attention_check_is_recorded_live_exported_and_excludes(tmp_path)
     assert [r["passed"] for r in results[good.session_id]] == [True]
     assert [r["passed"] for r in results[bad.session_id]] == [False]
     assert results[bad.session_id][0]["failures"] == ["arousal_realism: expected 7, got 3"]
+    assert list(db.attention_results(bad.session_id).values()) == [False]  # what the experimenter page reads
     assert any('the tablet shows "Please tap 7 for the first question."' in x for x in log)  # for the experimenter
     assert "  attention check FAILED: arousal_realism: expected 7, got 3" in log
     pilot = run_session(spec, db, "P03", SimulatedDriver(speed=50), answerer=ScriptedAnswerer(db, _answers(7)),

@@ -36,6 +36,8 @@ CODE_LENGTH = 6
 SQLITE_BUSY_TIMEOUT_MS = 15000
 #: What the experimenter (keyboard, experimenter page) can ask a running session to do.
 CONTROL_COMMANDS = ("pause", "resume", "repeat", "skip", "abort", "redo", "turn")
+#: Event kind of an attention check's pass/fail (payload: passed, failures, expect, prompt_id).
+ATTENTION_RESULT_EVENT = "attention_check_result"
 #: Event kind of experimenter commands (the experimenter page writes the same kind).
 CONTROL_EVENT = "experimenter_command"
 
@@ -336,6 +338,12 @@ class StudyDatabase:
                 c.execute(insert(s.meta).values(key=f"pilot:{int(sid)}", value="1"))
                 _event(c, sid, None, "pilot_session", {})
         return int(sid)
+
+    def attention_results(self, session_id: int) -> dict[tuple[int, int], bool]:
+        """Pass/fail of every scored attention check of a session: ``(trial_index, prompt_id) -> passed``
+        (from the ``attention_check_result`` events the session logs as each check is answered)."""
+        return {(e.trial_index, int(e.payload.get("prompt_id", -1))): bool(e.payload.get("passed"))
+                for e in self.events(session_id, kind=ATTENTION_RESULT_EVENT)}
 
     def pilot_sessions(self) -> set[int]:
         """Ids of sessions run with ``--pilot``."""

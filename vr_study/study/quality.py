@@ -24,12 +24,13 @@ from typing import Any, Mapping
 from sqlalchemy import select
 
 from vr_study.storage import StudyDatabase
+from vr_study.storage.database import ATTENTION_RESULT_EVENT
 from vr_study.storage import schema as s
 
 #: Fewest rating items a screen needs to count for the straight-lining index.
 MIN_STRAIGHTLINE_ITEMS = 3
 #: Event kind of an attention check's result (logged by the session as it happens).
-CHECK_RESULT_EVENT = "attention_check_result"
+CHECK_RESULT_EVENT = ATTENTION_RESULT_EVENT
 
 
 @dataclass(frozen=True)
