@@ -62,6 +62,18 @@ def run(args: argparse.Namespace) -> int:
     return _analyze(args)
 
 
+def _exclusions(args: argparse.Namespace, data):
+    """Drop excluded participants and pilots (analysis.exclusions); print the table, return (data, table)."""
+    from analysis.exclusions import apply_exclusions
+
+    data, table = apply_exclusions(data, args.data, exclude_file=getattr(args, "exclude", None),
+                                   include_pilots=getattr(args, "include_pilots", False),
+                                   keep_excluded=getattr(args, "keep_excluded", False))
+    print(f"excluded {len(table)} participant(s)" + (":" if len(table) else "") + "".join(
+        f"\n  {r.participant_id}: {r.reason}" for r in table.itertuples()))
+    return data, table
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from analysis.simulate import simulate_metrics, simulate_study
     from vr_study.atomic import atomic_write_text
@@ -107,9 +119,9 @@ def _analyze(args: argparse.Namespace) -> int:
                          source=str(args.data), progress=True, jobs=args.jobs)
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
+    data, excluded = _exclusions(args, data)
     if args.chance is not None and not 0 < args.chance < 1:
         raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
-    data = _exclusions(args, data)
     res = build_report(data, args.out, metrics=metrics, options=opts)
     out = Path(args.out)
     print(f"report: {out / 'index.html'}  numbers: {out / 'results.json'}")
@@ -118,19 +130,7 @@ def _analyze(args: argparse.Namespace) -> int:
               f"{s['reason']}")
     for w in res["warnings"]:
         print(f"warning: {w}")
-    return 0
-
-
-def _exclusions(args: argparse.Namespace, data):
-    """Drop excluded participants and pilots (analysis.exclusions); print and save the table."""
-    from analysis.exclusions import apply_exclusions
     from vr_study.atomic import atomic_write_text
 
-    data, table = apply_exclusions(data, args.data, exclude_file=getattr(args, "exclude", None),
-                                   include_pilots=getattr(args, "include_pilots", False),
-                                   keep_excluded=getattr(args, "keep_excluded", False))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.out) / "exclusions.csv", table.to_csv(index=False))
-    print(f"excluded {len(table)} participant(s)" + (":" if len(table) else "") + "".join(
-        f"\n  {r.participant_id}: {r.reason}" for r in table.itertuples()))
-    return data
+    atomic_write_text(Path(args.out) / "exclusions.csv", excluded.to_csv(index=False))  # who was left out, why
+    return 0
