@@ -108,6 +108,12 @@ def library_problems(spec, by_cell: dict[tuple[str, ...], list[Clip]]) -> list[t
         if u not in all_utts:
             problems.append((("trials", "practice", "utterances", i), f"no clip of practice utterance '{u}' in the "
                              "library", "generate it or fix the id"))
+    only_practice = [key for key, found in by_cell.items()
+                     if found and all(c.fields.get("utterance", "") in practice for c in found)]
+    if only_practice:
+        desc = "; ".join(", ".join(f"{f}={v}" for f, v in zip(names, key)) for key in only_practice)
+        problems.append((("trials", "practice", "utterances"), f"the cell(s) {desc} have only practice clips, "
+                         "none for main trials", "generate main-trial clips for them"))
     interaction = spec.trials.kind == "interaction" and spec.interaction.turns
     if interaction:
         for i, uid, turn in spec.interaction.agent_turn_ids():
