@@ -38,7 +38,7 @@ factors:
 stimuli: {{library: {library}}}
 trials:
   kind: playback
-  practice: {{trials: 1}}
+  practice: {{trials: 1, utterances: [practice]}}
   attention_checks: {{after_trials: [3]}}
   breaks: {{every_trials: 4}}
 """
@@ -87,6 +87,8 @@ def make_library(root: Path, methods: list[str]) -> None:
         for e in ("happy", "neutral"):
             lib.add_clip(MotionClip.zeros(30, 30.0, num_expression=10, num_betas=10, method=m, emotion=e,
                                           utterance="greeting", seed=0))
+    lib.add_clip(MotionClip.zeros(30, 30.0, num_expression=10, num_betas=10, method=methods[0], emotion="happy",
+                                  utterance="practice", seed=0))  # practice has its own stimulus
 
 
 def plan_ours(spec, n_participants: int) -> tuple[float, str]:

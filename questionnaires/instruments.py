@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vr_study.errors import InputError
-from vr_study.yaml_lines import line_for, text_line_map
+from vr_study.yaml_lines import YamlProblem, line_for, load_checked, text_line_map
 
 #: Where the shipped instruments live (``assets/instruments/*.yaml``).
 DEFAULT_INSTRUMENTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "instruments"
@@ -211,6 +211,30 @@ class Instrument(_Strict):
     def item_ids(self) -> list[str]:
         return [it.id for it in self.items]
 
+    def expected_problems(self, expect: dict[str, Any]) -> list[tuple[str, str]]:
+        """``(item id, problem)`` for every expected answer (an attention check's ``expect``)
+        that no participant could give: an unknown item, a rating outside the item's scale or
+        not a whole number, an option the choice item does not offer, or a text item."""
+        out: list[tuple[str, str]] = []
+        for item_id, value in expect.items():
+            try:
+                it = self.item(str(item_id))
+            except KeyError:
+                out.append((str(item_id), f"is not an item of instrument '{self.id}'; its items: "
+                                          f"{', '.join(self.item_ids)}"))
+                continue
+            if isinstance(it, ChoiceItem):
+                if str(value) not in it.options:
+                    out.append((it.id, f"expects {value!r}, which is not an option of '{it.id}'; "
+                                       f"options: {', '.join(it.options)}"))
+            elif isinstance(it, TextItem):
+                out.append((it.id, "is a free-text item; an attention check needs a rating or choice item"))
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value) \
+                    or not it.min <= int(value) <= it.max:
+                out.append((it.id, f"expects {value!r}, but '{it.id}' is rated {it.min}..{it.max} in whole "
+                                   "numbers"))
+        return out
+
     def presentation_order(self, seed: int | str) -> list[Any]:
         """Items in the order a page shows them: as written, or (``randomize_items``) shuffled
         reproducibly from ``seed`` (the tablet uses the prompt id), so the order any
@@ -284,7 +308,9 @@ def parse_instrument(text: str, source: str | Path = "<instrument>") -> Instrume
     """Validate YAML ``text`` into an :class:`Instrument`; errors name file:line and field."""
     source = str(source)
     try:
-        data = yaml.safe_load(text)
+        data, _root = load_checked(text)
+    except YamlProblem as exc:
+        raise InputError(f"{source}:{exc.line}", None, exc.message, "fix the file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -57,9 +57,28 @@ def make_library(root: Path, methods=("emage", "reconstruction"), emotions=("hap
     return lib
 
 
+def make_turn_clips(spec_path: Path, library: Path, frames: int = 15, methods=("emage", "reconstruction"),
+                    emotions=("happy", "neutral")) -> None:
+    """Clips generated (stand-in motion) from each agent turn's own speech, as `generate batch
+    STUDY.yaml` would add them: utterance = turn id, audio = the turn's speech, transcript = its text."""
+    from vr_study.study.agent_speech import turn_speech
+    from vr_study.study.spec import load_spec
+
+    spec = load_spec(spec_path)
+    lib = StimulusLibrary.open(library, create=True)
+    for sp in turn_speech(spec, spec_path.parent / "data" / "tts", None):
+        for m in methods:
+            for e in emotions:
+                lib.add_clip(MotionClip.zeros(frames, 30.0, num_expression=10, num_betas=10, method=m, emotion=e,
+                                              utterance=sp.id, seed=0), sp.wav, transcript=sp.text)
+
+
 def make_study(folder: Path, kind: str = "playback", frames: int = 15) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    make_library(folder / "stimuli", frames=frames)
     spec = folder / "study.yaml"
     spec.write_text(SHORT_SPEC.format(kind=kind))
+    if kind == "interaction":
+        make_turn_clips(spec, folder / "stimuli", frames=frames)
+    else:
+        make_library(folder / "stimuli", frames=frames)
     return spec

@@ -44,7 +44,7 @@ def test_init_writes_a_study_that_validates_and_plans_48(tmp_path):
     assert "complete replication" in r.stdout and "carry-over balanced: yes" in r.stdout
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     per = len(rows) / 48
-    assert per == int(per) and {r["participant_id"] for r in rows} == {f"P{i:03d}" for i in range(1, 49)}
+    assert per == int(per) and {r["participant_id"] for r in rows} == {f"P{i:02d}" for i in range(1, 49)}
 
 
 def test_unknown_method_names_line_field_and_suggestion():

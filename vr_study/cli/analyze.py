@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
     p.add_argument("--simulated", action="store_true",
                    help="label the report as simulated (automatic when study_id says so)")
+    p.add_argument("--exclude", metavar="FILE",
+                   help="manual exclusions: CSV participant_id,reason (on top of the export's exclusions)")
+    p.add_argument("--include-pilots", action="store_true", help="keep pilot sessions (rows with pilot = 1)")
+    p.add_argument("--keep-excluded", action="store_true",
+                   help="keep participants the export marked excluded (for a sensitivity analysis)")
     g = p.add_argument_group("simulate")
     g.add_argument("--participants", type=int, default=48,
                    help="simulate: number of participants (default 48)")
@@ -71,6 +76,18 @@ def run(args: argparse.Namespace) -> int:
     if args.data == "simulate":
         return _simulate(args)
     return _analyze(args)
+
+
+def _exclusions(args: argparse.Namespace, data):
+    """Drop excluded participants and pilots (analysis.exclusions); print the table, return (data, table)."""
+    from analysis.exclusions import apply_exclusions
+
+    data, table = apply_exclusions(data, args.data, exclude_file=getattr(args, "exclude", None),
+                                   include_pilots=getattr(args, "include_pilots", False),
+                                   keep_excluded=getattr(args, "keep_excluded", False))
+    print(f"excluded {len(table)} participant(s)" + (":" if len(table) else "") + "".join(
+        f"\n  {r.participant_id}: {r.reason}" for r in table.itertuples()))
+    return data, table
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -118,6 +135,7 @@ def _analyze(args: argparse.Namespace) -> int:
                          source=str(args.data), progress=True, jobs=args.jobs)
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
+    data, excluded = _exclusions(args, data)
     if args.chance is not None and not 0 < args.chance < 1:
         raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
     res = build_report(data, args.out, metrics=metrics, options=opts)
@@ -128,6 +146,9 @@ def _analyze(args: argparse.Namespace) -> int:
               f"{s['reason']}")
     for w in res["warnings"]:
         print(f"warning: {w}")
+    from vr_study.atomic import atomic_write_text
+
+    atomic_write_text(Path(args.out) / "exclusions.csv", excluded.to_csv(index=False))  # who was left out, why
     return 0
 
 

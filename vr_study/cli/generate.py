@@ -87,6 +87,11 @@ def _batch(args) -> int:
 
     if not args.utterances:
         raise InputError(None, "UTTERANCES", "is missing", "give an utterance list: vr-study generate batch LIST.yaml")
+    from vr_study.study.agent_speech import is_study_spec, spec_batch_inputs
+
+    if is_study_spec(args.utterances):  # the spec's agent turns are the speech: TTS first, then each method
+        args.utterances, args.methods, args.emotions = spec_batch_inputs(args.utterances, args.methods, args.emotions)
+        print(f"agent turns synthesised: {args.utterances}")
     if not args.methods:
         raise InputError(None, "--methods", "is missing", "name the methods to run, e.g. --methods prosody")
     from generators.batch import fill_library, read_utterance_list

@@ -53,7 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--participant", required=True, help="pseudonymous id, e.g. P07")
     p.add_argument("--resume", action="store_true", help="continue the participant's session after a crash")
     p.add_argument("--redo", type=int, action="append", default=[], metavar="TRIAL",
-                   help="ask trial TRIAL again (earlier answers stay stored); repeatable")
+                   help="continue the participant's session and ask trial TRIAL again (earlier answers stay "
+                        "stored); repeatable")
+    p.add_argument("--restart", action="store_true",
+                   help="start the participant over in a new session; the earlier one is kept, marked superseded "
+                        "and left out of the export")
+    p.add_argument("--pilot", action="store_true",
+                   help="a pilot session: recorded as usual, left out of export and analysis unless "
+                        "--include-pilots")
     p.add_argument("--simulate", action="store_true", help="no renderer: wait each clip's duration")
     p.add_argument("--speed", type=float, default=1.0, help="with --simulate: divide waits by this factor")
     p.add_argument("--stream", default=None, metavar="ENDPOINT",
@@ -74,7 +81,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="study .yaml file")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--db", default=None, help="database path or SQLAlchemy URL (default: the spec's storage)")
+    p.add_argument("--include-pilots", action="store_true", help="also export pilot sessions (session run --pilot)")
+    p.add_argument("--exclude", default=None, metavar="FILE",
+                   help="manual exclusions: CSV with participant_id,reason (added to the spec's exclude rules)")
     p.set_defaults(func=cmd_export)
+
+    p = ssub.add_parser("preregister", help="write a pre-registration draft: design, N, orders, stimuli, "
+                                            "exclusions, planned analyses")
+    p.add_argument("spec", help="study .yaml file")
+    p.add_argument("-o", "--output", required=True, help="Markdown file to write (e.g. prereg.md)")
+    p.add_argument("--no-library", action="store_true", help="describe the stimuli without reading the library")
+    p.set_defaults(func=cmd_preregister)
 
 
 # -- study ----------------------------------------------------------------------------------------
@@ -99,8 +116,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         text = text.replace("  library: stimuli ", f"  library: {args.library} ")
     atomic_write_text(out, text)
     print(f"wrote {out}")
-    print(f"next: generate the stimuli into {Path(args.output) / args.library} (vr-study generate batch ... -o "
-          f"{Path(args.output) / args.library}), then vr-study study validate {out}")
+    lib = Path(args.output) / args.library
+    source = out if not args.short else "UTTERANCES.yaml"  # interaction: the agent's own turns are the speech
+    print(f"next: generate the stimuli into {lib} (vr-study generate batch {source} --methods ... -o {lib}), "
+          f"then vr-study study validate {out}")
     return 0
 
 
@@ -113,6 +132,65 @@ def _instruments(spec) -> dict[str, Any]:
     return insts
 
 
+def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> list[str]:
+    """Every reference in the spec that does not resolve, as ``file:line: field: problem; fix``.
+
+    Instruments exist; attention-check answers are items of the check's instrument and lie
+    on its scale (or among its options); the levels of a factor that a choice item scores
+    against (emotion recognition's ``correct_from: emotion``) are among its options; and, with
+    ``check_library``, every cell, practice and agent-turn clip is in the library
+    (:func:`vr_study.study.stimuli.library_problems`).
+    """
+    from questionnaires.instruments import ChoiceItem
+
+    from vr_study.study.spec import _field, spec_line
+    from vr_study.study.stimuli import _by_cell, library_problems, read_library
+
+    out: list[tuple[tuple, str]] = []
+    q = spec.questionnaires
+    lists = [(("questionnaires", "after_trial"), q.after_trial), (("questionnaires", "after_block"), q.after_block),
+             (("questionnaires", "after_session"), q.after_session),
+             (("trials", "practice", "questionnaires"), spec.trials.practice.questionnaires)]
+    for loc, ids in lists:
+        for k, inst in enumerate(ids):
+            if inst not in insts:
+                out.append((loc + (k,), f"instrument '{inst}' is not defined; known: {', '.join(sorted(insts))}"))
+    ac = spec.trials.attention_checks
+    if ac.after_trials:
+        inst = insts.get(ac.instrument)
+        if inst is None:
+            out.append((("trials", "attention_checks", "instrument"),
+                        f"instrument '{ac.instrument}' is not defined; known: {', '.join(sorted(insts))}"))
+        elif not ac.expect:
+            out.append((("trials", "attention_checks", "expect"), "is empty: the check cannot be scored pass/fail; "
+                        "give the item and the answer the instruction asks for, e.g. {arousal_realism: 7}"))
+        else:
+            for item, msg in inst.expected_problems(ac.expect):
+                out.append((("trials", "attention_checks", "expect", item), msg))
+    scored = set(q.after_trial) | set(spec.trials.practice.questionnaires)
+    for inst_id in sorted(scored):
+        inst = insts.get(inst_id)
+        for it in (inst.items if inst else ()):
+            if isinstance(it, ChoiceItem) and it.correct_from in spec.factors:
+                for k, lv in enumerate(spec.factors[it.correct_from]):
+                    if lv not in it.options:
+                        out.append(((("factors", it.correct_from, k)),
+                                    f"{it.correct_from} '{lv}' is not an option of {inst_id}.{it.id} "
+                                    f"({', '.join(it.options)}), "
+                                    "so no answer could be scored correct; use one of them or give the instrument "
+                                    "that option"))
+    problems = [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}" for loc, msg in out]
+    if check_library:
+        try:
+            by_cell = _by_cell(spec, read_library(spec.library_dir))
+        except InputError as e:
+            problems.append(f"{spec.source}:{spec_line(spec, ('stimuli', 'library'))}: stimuli.library: {e}")
+        else:
+            problems += [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}; {fix}"
+                         for loc, msg, fix in library_problems(spec, by_cell)]
+    return problems
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from vr_study.study.spec import SpecError, load_spec
     from vr_study.study.stimuli import clips_by_cell
@@ -123,11 +201,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for p in e.problems:
             print(f"error: {p}", file=sys.stderr)
         return 2
-    insts = _instruments(spec)
-    missing = [i for i in spec.instrument_ids() if i not in insts]
-    if missing:
-        raise InputError(args.spec, "questionnaires", f"names instruments {missing} that are not defined",
-                         f"known: {', '.join(sorted(insts))}")
+    problems = spec_problems(spec, _instruments(spec), check_library=not args.no_library)
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
     n_clips = 0
     if not args.no_library:
         n_clips = sum(len(v) for v in clips_by_cell(spec).values())
@@ -141,13 +219,103 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if spec.study.participants % size:
         print(f"warning: {spec.study.participants} participants is not a multiple of the design's {size} rows; "
               "the order will not be completely balanced", file=sys.stderr)
+    ac = spec.trials.attention_checks
+    if ac.after_trials:
+        print(f"attention checks after main trials {', '.join(map(str, ac.after_trials))}: \"{ac.instruction}\" "
+              f"(expect {', '.join(f'{k}={v}' for k, v in ac.expect.items())})")
     return 0
+
+
+def carryover_reasons(spec, n: int, size: int, seqs: list[list[str]]) -> list[str]:
+    """Why the orders of ``seqs`` are not first-order carry-over balanced (empty when they are)."""
+    from vr_study.study import counterbalancing as cb
+
+    c = spec.counterbalancing
+    reasons = []
+    if n % size:
+        reasons.append(f"{n} participants are not a multiple of the design's {size} rows (incomplete replication)")
+    if spec.trials.repetitions > 1:
+        reasons.append(f"{spec.trials.repetitions} repetitions: the last trial of one repetition precedes the first "
+                       "of the next")
+    if c.block_by:
+        k = list(spec.factors).index(c.block_by)
+        by_block: dict[str, list[list[str]]] = {}
+        for seq in seqs:  # split each participant's sequence where the blocked level changes
+            cur: list[str] = []
+            for x in seq + [None]:
+                if cur and (x is None or x.split("/")[k] != cur[-1].split("/")[k]):
+                    by_block.setdefault(cur[0].split("/")[k], []).append(cur)
+                    cur = []
+                if x is not None:
+                    cur.append(x)
+        inner_ok = True
+        for rows in by_block.values():
+            labels = sorted({x for r in rows for x in r})
+            inner_ok &= cb.is_carryover_balanced([[labels.index(x) for x in r] for r in rows])
+        reasons.append(f"blocked by {c.block_by}: conditions of different blocks are adjacent only at the block "
+                       f"boundary, so pairs across blocks cannot occur equally often (within blocks: "
+                       f"{'balanced' if inner_ok else 'not balanced'} with design {c.design})")
+    elif c.design == "latin":
+        reasons.append("a cyclic Latin square balances positions only; design: williams also balances carry-over")
+    elif c.design == "random":
+        reasons.append("random orders are balanced only in expectation")
+    elif c.design == "fixed":
+        reasons.append("everyone gets the same order")
+    if not reasons:
+        reasons.append("the design's rows do not give every ordered pair of conditions equally often")
+    return reasons
+
+
+def plan_report(spec, n: int, library) -> tuple[list, list[str], list[str]]:
+    """Plans of ``n`` participants, one order line per participant, and the balance summary lines."""
+    from vr_study.storage import canonical_participant_id
+    from vr_study.study import counterbalancing as cb
+    from vr_study.study.allocation import balance
+    from vr_study.study.plan import build_plan, design_size
+
+    plans = [build_plan(spec, canonical_participant_id(f"P{i}", spec.study.participant_pattern), library,
+                        arrival_index=i - 1) for i in range(1, n + 1)]
+    size = design_size(spec)
+    main_kinds = ("playback", "interaction")
+    mains = [[t for t in p.steps if t.trial_kind in main_kinds] for p in plans]
+    seqs = [["/".join(t.conditions.values()) for t in m] for m in mains]
+    order_lines = [f"{p.participant_id} row {p.plan_row}: " + " ".join(
+        "/".join(t.conditions.values()) + (f":{t.utterance}" if t.utterance else "") for t in m)
+        for p, m in zip(plans, mains)]
+    complete = n % size == 0
+    labels = sorted({x for s in seqs for x in s})
+    idx = {lab: i for i, lab in enumerate(labels)}
+    rows = [[idx[x] for x in s] for s in seqs]
+    pos_ok = cb.is_position_balanced(rows) if rows and all(len(r) == len(labels) for r in rows) else False
+    carry_ok = cb.is_carryover_balanced(rows) if pos_ok else False
+    why = "" if carry_ok else " (" + "; ".join(carryover_reasons(spec, n, size, seqs)) + ")"
+    summary = [f"design: {spec.counterbalancing.design}"
+               + (f" within {spec.counterbalancing.block_by} blocks ({spec.counterbalancing.block_design})"
+                  if spec.counterbalancing.block_by else "")
+               + f", {size} rows; {n} participants: {'complete' if complete else 'INCOMPLETE'} replication"
+               + f"; each condition equally often per position: {'yes' if pos_ok else 'no'}"
+               + f"; carry-over balanced: {'yes' if carry_ok else 'no'}{why}"]
+    if library is None:
+        summary.append("utterances: not allocated (--no-library)")
+    elif spec.trials.kind == "interaction" and spec.interaction.turns:
+        summary.append("utterances: every interaction trial plays the agent turns "
+                       f"({', '.join(u for _, u, _ in spec.interaction.agent_turn_ids())}), each with the clip "
+                       "generated from its own speech")
+    elif spec.stimuli.selection == "balanced":
+        summary.append(balance([[(t.conditions, t.utterance or "") for t in m] for m in mains],
+                               spec.factors).summary())
+    else:
+        summary.append(f"utterances: selection '{spec.stimuli.selection}' (not balanced against conditions; "
+                       "selection: balanced does that)")
+    practice = sorted({t.clip_id for p in plans for t in p.steps if t.trial_kind == "practice" and t.clip_id})
+    if practice:
+        summary.append(f"practice clips (never in main trials): {', '.join(practice)}")
+    return plans, order_lines, summary
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from vr_study.atomic import atomic_write_text
-    from vr_study.study import counterbalancing as cb
-    from vr_study.study.plan import build_plan, design_size, plans_csv
+    from vr_study.study.plan import plans_csv
     from vr_study.study.spec import load_spec
     from vr_study.study.stimuli import clips_by_cell
 
@@ -156,29 +324,39 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if n < 1:
         raise InputError(None, "--participants", f"is {n}", "give at least 1")
     library = None if args.no_library else clips_by_cell(spec)
-    width = max(3, len(str(n)))
-    plans = [build_plan(spec, f"P{i:0{width if width > 2 else 2}d}", library, arrival_index=i - 1)
-             for i in range(1, n + 1)]
-    size = design_size(spec)
-    main_kinds = ("playback", "interaction")
-    seqs = [["/".join(t.conditions.values()) for t in p.steps if t.trial_kind in main_kinds] for p in plans]
-    for p, seq in zip(plans, seqs):
-        print(f"{p.participant_id} row {p.plan_row}: " + " ".join(seq))
-    complete = n % size == 0
-    labels = sorted({x for s in seqs for x in s})
-    idx = {lab: i for i, lab in enumerate(labels)}
-    rows = [[idx[x] for x in s] for s in seqs]
-    pos_ok = cb.is_position_balanced(rows) if rows and all(len(r) == len(labels) for r in rows) else False
-    carry_ok = cb.is_carryover_balanced(rows) if pos_ok else False
-    print(f"design: {spec.counterbalancing.design}"
-          + (f" within {spec.counterbalancing.block_by} blocks ({spec.counterbalancing.block_design})"
-             if spec.counterbalancing.block_by else "")
-          + f", {size} rows; {n} participants: {'complete' if complete else 'INCOMPLETE'} replication"
-          + f"; each condition equally often per position: {'yes' if pos_ok else 'no'}"
-          + f"; carry-over balanced: {'yes' if carry_ok else 'no'}")
+    plans, order_lines, summary = plan_report(spec, n, library)
+    print("\n".join(order_lines + summary))
     if args.output:
         atomic_write_text(args.output, plans_csv(spec, plans))
         print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_preregister(args: argparse.Namespace) -> int:
+    """Write a pre-registration draft (Markdown) from the spec: every number computed, not typed."""
+    from vr_study.atomic import atomic_write_text
+    from vr_study.study.preregistration import preregistration_markdown
+    from vr_study.study.spec import SpecError, load_spec
+    from vr_study.study.stimuli import clips_by_cell
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as e:
+        for p in e.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
+    insts = _instruments(spec)
+    problems = spec_problems(spec, insts, check_library=not args.no_library)
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
+    library = None if args.no_library else clips_by_cell(spec)
+    _plans, _orders, summary = plan_report(spec, spec.study.participants, library)
+    text = preregistration_markdown(spec, summary, {k: (v.title, v.source, [it.id for it in v.items])
+                                                    for k, v in insts.items()})
+    atomic_write_text(args.output, text)
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -247,6 +425,11 @@ def cmd_session_run(args: argparse.Namespace) -> int:
     from vr_study.study.turns import KeyTurn, TimedTurn, VadTurn
 
     spec = load_spec(args.spec)
+    problems = spec_problems(spec, _instruments(spec), check_library=False)  # the library: prepare_session
+    if problems:
+        for p in problems[1:]:
+            print(f"error: {p}", file=sys.stderr)
+        raise InputError(None, None, problems[0], "fix the spec (vr-study study validate lists every problem)")
     if args.speed <= 0:
         raise InputError(None, "--speed", f"is {args.speed}", "give a positive factor")
     db = StudyDatabase(args.db or spec.database, participant_pattern=spec.study.participant_pattern)
@@ -312,6 +495,7 @@ def cmd_session_run(args: argparse.Namespace) -> int:
 
     try:
         outcome = run_session(spec, db, args.participant, driver, resume=args.resume, redo=args.redo,
+                              restart=getattr(args, "restart", False), pilot=getattr(args, "pilot", False),
                               answerer=answerer_proxy, markers=markers, tts=tts, turn_detector=turn_detector,
                               speed=speed, log=print, on_session=on_session)
     except ControlError as e:
@@ -359,12 +543,14 @@ def simulate_participant(spec_path: str | Path, participant_id: str = "P01", exp
     with the simulated stimulus driver and, with ``export_dir``, writes the tidy CSV and
     codebook. Returns ``{"exit_code": int, "export_dir": Path | None}``.
     """
-    ns = argparse.Namespace(spec=str(spec_path), participant=participant_id, resume=False, redo=[], simulate=True,
+    ns = argparse.Namespace(spec=str(spec_path), participant=participant_id, resume=False, redo=[], restart=False,
+                            pilot=False, simulate=True,
                             speed=speed, stream=None, scripted_answers=answers, turn="timed", db=db,
                             tablet_host="127.0.0.1", tablet_port=tablet_port, no_tablet=False, no_lsl=True)
     rc = cmd_session_run(ns)
     if export_dir is not None:
-        cmd_export(argparse.Namespace(spec=str(spec_path), output=str(export_dir), db=db))
+        cmd_export(argparse.Namespace(spec=str(spec_path), output=str(export_dir), db=db, include_pilots=False,
+                                      exclude=None))
     return {"exit_code": rc, "export_dir": Path(export_dir) if export_dir is not None else None}
 
 
@@ -405,9 +591,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     if "://" not in url and not Path(url).is_file():
         raise InputError(url, None, "does not exist: no sessions were run with this spec",
                          "run 'vr-study session run' first or pass --db")
+    from vr_study.study.quality import read_manual_exclusions
+
     db = StudyDatabase(url)
-    paths = export_study(db, args.output, item_info_from_instruments(_instruments(spec)), spec.study.id)
+    manual = read_manual_exclusions(args.exclude) if getattr(args, "exclude", None) else None
+    paths = export_study(db, args.output, item_info_from_instruments(_instruments(spec)), spec.study.id,
+                         rules=spec.exclude, include_pilots=getattr(args, "include_pilots", False),
+                         manual_exclusions=manual)
     with open(paths["responses.csv"], encoding="utf-8", newline="") as fh:
         n = sum(1 for _ in csv.reader(fh)) - 1
-    print(f"wrote {n} responses to {paths['responses.csv']} (+ trials.csv, events.csv, codebook.md, codebook.csv)")
+    print(f"wrote {n} responses to {paths['responses.csv']} (+ trials.csv, events.csv, quality.csv, "
+          "exclusions.csv, codebook.md, codebook.csv)")
+    n_pilots = len(db.pilot_sessions())
+    if n_pilots and not getattr(args, "include_pilots", False):
+        print(f"left out {n_pilots} pilot session(s) (--include-pilots to export them)")
+    with open(paths["exclusions.csv"], encoding="utf-8", newline="") as fh:
+        excluded = list(csv.DictReader(fh))
+    if excluded:
+        print(f"excluded {len(excluded)} participant(s) (marked excluded = 1; analyze drops them):")
+        for r in excluded:
+            print(f"  {r['participant_id']} (session {r['session_id']}): {r['reasons']}")
+    else:
+        print("excluded: none")
     return 0

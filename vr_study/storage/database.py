@@ -37,6 +37,8 @@ CODE_LENGTH = 9
 SQLITE_BUSY_TIMEOUT_MS = 15000
 #: What the experimenter (keyboard, experimenter page) can ask a running session to do.
 CONTROL_COMMANDS = ("pause", "resume", "repeat", "skip", "abort", "redo", "turn")
+#: Event kind of an attention check's pass/fail (payload: passed, failures, expect, prompt_id).
+ATTENTION_RESULT_EVENT = "attention_check_result"
 #: Event kind of experimenter commands (the experimenter page writes the same kind).
 CONTROL_EVENT = "experimenter_command"
 
@@ -65,10 +67,38 @@ class DuplicateParticipant(InputError):
     """A fresh session was asked for a participant who already has one."""
 
     def __init__(self, participant_id: str, session_id: int):
-        super().__init__(None, "participant", f"{participant_id} already has session {session_id} in this study",
-                         "continue it with --resume, or use a new participant id")
+        super().__init__(None, "participant", f"{participant_id} already has session {session_id} in this study "
+                         "(ids are compared by number: P4 = P04 = P004)",
+                         "continue it with --resume, redo trials with --redo N, start over with --restart, "
+                         "or use a new participant id")
         self.participant_id = participant_id
         self.session_id = session_id
+
+
+def _id_number(participant_id: str) -> int | None:
+    m = re.fullmatch(r"\D*?(\d+)", participant_id or "")
+    return int(m.group(1)) if m else None
+
+
+def canonical_participant_id(participant_id: str, pattern: str = DEFAULT_PARTICIPANT_PATTERN) -> str:
+    """The one spelling of a participant id: letters, then the number zero-padded to 2 digits.
+
+    ``P4``, ``P04``, ``P004`` and ``p004`` are all ``P04``; ``P123`` stays ``P123`` (the number picks the
+    counterbalancing row, so ids with one number are one participant). When the padded form
+    does not fit the study's ``pattern`` (e.g. ``P\\d{3}``), the first of: the number padded
+    to 3 digits, unpadded, the letters as typed, the id as typed, that matches is used.
+    An id that holds no trailing number is returned unchanged.
+    """
+    m = re.fullmatch(r"(\D*?)(\d+)", participant_id.strip())
+    if not m:
+        return participant_id
+    prefix, number = m.group(1), int(m.group(2))
+    candidates = [f"{prefix.upper()}{number:02d}", f"{prefix}{number:02d}", f"{prefix.upper()}{number:03d}",
+                  f"{prefix}{number:03d}", f"{prefix.upper()}{number}", f"{prefix}{number}", participant_id]
+    for cand in candidates:
+        if re.fullmatch(pattern, cand):
+            return cand
+    return participant_id
 
 
 def utc_now() -> str:
@@ -271,26 +301,43 @@ class StudyDatabase:
 
     # -- participants and sessions -------------------------------------------------------
     def check_participant_id(self, participant_id: str) -> str:
-        """Return the id if it matches the study's pseudonym pattern, else raise InputError."""
-        if not isinstance(participant_id, str) or not re.fullmatch(self.participant_pattern, participant_id):
+        """The canonical form of the id (:func:`canonical_participant_id`: ``P4``, ``P04`` and
+        ``p004`` are all ``P004``) if it matches the study's pseudonym pattern, else InputError."""
+        canonical = canonical_participant_id(participant_id, self.participant_pattern) \
+            if isinstance(participant_id, str) else participant_id
+        if not isinstance(canonical, str) or not re.fullmatch(self.participant_pattern, canonical):
             raise InputError(None, "participant", f"id {participant_id!r} does not match the pattern "
                              f"{self.participant_pattern!r}",
                              "use a pseudonymous code such as P07, never a name")
-        return participant_id
+        return canonical
 
     def create_session(self, participant_id: str, study_id: str, trials: Sequence[TrialRecord], *,
-                       plan_row: int, seed: int) -> int:
+                       plan_row: int, seed: int, supersede: bool = False, pilot: bool = False) -> int:
         """Register the participant (if new) and a session with its planned trials.
 
-        Raises :class:`DuplicateParticipant` when the participant already has a session.
+        The id is stored in its canonical form. Raises :class:`DuplicateParticipant` when a
+        participant with the same number already has a session (``P04`` after ``P004``), unless
+        ``supersede``: then the earlier sessions are marked ``superseded`` (kept, left out of the
+        export) and a new one starts. ``pilot`` marks a pilot session (left out of the export
+        unless asked for).
         """
-        self.check_participant_id(participant_id)
+        participant_id = self.check_participant_id(participant_id)
+        number = _id_number(participant_id)
         now = utc_now()
         with self._write() as c:
-            prior = c.execute(select(s.sessions.c.session_id).where(
-                s.sessions.c.participant_id == participant_id).order_by(s.sessions.c.session_id)).first()
-            if prior is not None:
-                raise DuplicateParticipant(participant_id, prior[0])
+            prior = [r for r in c.execute(select(s.sessions.c.session_id, s.sessions.c.participant_id,
+                                                 s.sessions.c.status).order_by(s.sessions.c.session_id))
+                     if r.participant_id == participant_id
+                     or (number is not None and _id_number(r.participant_id) == number)]
+            if prior and not supersede:
+                raise DuplicateParticipant(prior[0].participant_id, prior[0].session_id)
+            for r in prior:
+                if r.status != "superseded":
+                    c.execute(update(s.sessions).where(s.sessions.c.session_id == r.session_id)
+                              .values(status="superseded"))
+                    _event(c, r.session_id, None, "session_superseded", {"participant_id": participant_id})
+            if prior:
+                participant_id = prior[0].participant_id
             if not c.execute(select(s.participants.c.participant_id).where(
                     s.participants.c.participant_id == participant_id)).first():
                 c.execute(insert(s.participants).values(participant_id=participant_id, created_at=now))
@@ -302,14 +349,33 @@ class StudyDatabase:
             if trials:
                 c.execute(insert(s.trials), [_trial_row(sid, t) for t in trials])
             _event(c, sid, None, "session_created", {"participant_id": participant_id, "plan_row": plan_row,
-                                                     "seed": int(seed), "n_trials": len(trials)})
+                                                     "seed": int(seed), "n_trials": len(trials),
+                                                     "superseded": [r.session_id for r in prior]})
+            if pilot:
+                c.execute(insert(s.meta).values(key=f"pilot:{int(sid)}", value="1"))
+                _event(c, sid, None, "pilot_session", {})
         return int(sid)
 
-    def sessions_for(self, participant_id: str) -> list[SessionInfo]:
+    def attention_results(self, session_id: int) -> dict[tuple[int, int], bool]:
+        """Pass/fail of every scored attention check of a session: ``(trial_index, prompt_id) -> passed``
+        (from the ``attention_check_result`` events the session logs as each check is answered)."""
+        return {(e.trial_index, int(e.payload.get("prompt_id", -1))): bool(e.payload.get("passed"))
+                for e in self.events(session_id, kind=ATTENTION_RESULT_EVENT)}
+
+    def pilot_sessions(self) -> set[int]:
+        """Ids of sessions run with ``--pilot``."""
         with self._read() as c:
-            rows = c.execute(select(s.sessions).where(s.sessions.c.participant_id == participant_id)
-                             .order_by(s.sessions.c.session_id)).mappings().all()
-        return [SessionInfo(**r) for r in rows]
+            keys = c.execute(select(s.meta.c.key).where(s.meta.c.key.like("pilot:%"))).scalars().all()
+        return {int(k.split(":", 1)[1]) for k in keys}
+
+    def sessions_for(self, participant_id: str) -> list[SessionInfo]:
+        """Sessions of this participant: the same id, or (ids normalised by number) the same number."""
+        canonical = canonical_participant_id(participant_id, self.participant_pattern)
+        number = _id_number(canonical)
+        with self._read() as c:
+            rows = c.execute(select(s.sessions).order_by(s.sessions.c.session_id)).mappings().all()
+        return [SessionInfo(**r) for r in rows if r["participant_id"] in (participant_id, canonical)
+                or (number is not None and _id_number(r["participant_id"]) == number)]
 
     def sessions(self) -> list[SessionInfo]:
         with self._read() as c:

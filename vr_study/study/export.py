@@ -27,6 +27,7 @@ from sqlalchemy import select
 from vr_study.atomic import atomic_write_text
 from vr_study.storage import StudyDatabase
 from vr_study.storage import schema as s
+from vr_study.study.quality import check_passed
 
 COLUMNS = ["study_id", "participant_id", "session_id", "trial_index", "block", "trial_kind", "position_in_block",
            "method", "emotion", "clip_id", "utterance", "seed", "instrument", "item", "subscale", "value",
@@ -61,6 +62,25 @@ COLUMN_DOC = {
     "rt_s": "seconds from the questionnaire screen opening to the committed answer",
     "attempt": "0 for the first showing of a trial; n after n experimenter-ordered redos",
     "expected": "attention-check items: the answer the instruction asked for (passed when value == expected)",
+    "check_passed": "attention-check screens: 1 when every expected answer was given, else 0; empty otherwise",
+    "pilot": "1 for a pilot session (session run --pilot; exported only with --include-pilots), else 0",
+    "excluded": "1 when the participant is excluded (spec 'exclude:' rules or a manual decision; see "
+                "exclusions.csv), else 0; analyze drops these rows",
+}
+
+#: Columns of quality.csv (one row per session).
+QUALITY_COLUMNS = ["participant_id", "session_id", "status", "pilot", "screens", "checks_passed", "checks_failed",
+                   "straightlining", "median_rt_s", "too_fast_screens", "excluded", "exclusion_reasons"]
+QUALITY_DOC = {
+    "status": "session status: finished, aborted, running, created",
+    "screens": "questionnaire screens answered (current attempts)",
+    "checks_passed": "attention checks answered as instructed",
+    "checks_failed": "attention checks not answered as instructed",
+    "straightlining": "share (0..1) of screens with >= 3 rating items answered with one value throughout",
+    "median_rt_s": "median seconds from a screen opening to its answer",
+    "too_fast_screens": "screens answered faster than exclude.too_fast_s (default 2 s)",
+    "excluded": "1 when excluded (see exclusion_reasons), else 0",
+    "exclusion_reasons": "why: the spec's exclude rules that apply, or 'manual: ...'",
 }
 
 
@@ -99,9 +119,16 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def tidy_rows(db: StudyDatabase, item_info: Mapping[tuple[str, str], ItemInfo] | None = None,
-              study_id: str | None = None) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of ``responses.csv``."""
+              study_id: str | None = None, *, include_pilots: bool = False,
+              excluded: set[int] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``responses.csv``.
+
+    Superseded sessions (``session run --restart``) are left out, and pilot sessions unless
+    ``include_pilots``; ``excluded`` (session ids) are kept and marked ``excluded = 1``.
+    """
     item_info = item_info or {}
+    excluded = excluded or set()
+    pilots = db.pilot_sessions()
     with db._read() as c:  # noqa: SLF001 - one consistent snapshot for the whole export
         sessions = {r.session_id: r for r in c.execute(select(s.sessions))}
         trials = {(r.session_id, r.trial_index): r for r in c.execute(select(s.trials))}
@@ -113,13 +140,18 @@ def tidy_rows(db: StudyDatabase, item_info: Mapping[tuple[str, str], ItemInfo] |
         for k in json.loads(t.conditions):
             if k not in ("method", "emotion") and k not in factors:
                 factors.append(k)
-    header = COLUMNS + factors + ["attempt", "expected"]
+    header = COLUMNS + factors + ["attempt", "expected", "check_passed", "pilot", "excluded"]
     rows = []
+    screen_answers: dict[int, dict[str, Any]] = {}
+    for r in responses:
+        screen_answers.setdefault(r.prompt_id, {})[r.item_id] = json.loads(r.value_json)
     for r in responses:
         t = trials[(r.session_id, r.trial_index)]
         if r.attempt != t.attempt:
             continue  # superseded by a redo (kept in the database)
         sess = sessions[r.session_id]
+        if sess.status == "superseded" or (r.session_id in pilots and not include_pilots):
+            continue
         ctx = json.loads(prompts[r.prompt_id].context)
         cond = json.loads(t.conditions)
         info = item_info.get((r.instrument_id, r.item_id))
@@ -148,25 +180,59 @@ def tidy_rows(db: StudyDatabase, item_info: Mapping[tuple[str, str], ItemInfo] |
                     scored = lo + hi - r.value_num
         expect = ctx.get("expect") if isinstance(ctx.get("expect"), dict) else {}
         expected = expect.get(r.item_id)
+        passed = (check_passed(expect, screen_answers[r.prompt_id])
+                  if t.trial_kind == "attention_check" and expect else None)
         rows.append([study_id or sess.study_id, sess.participant_id, r.session_id, r.trial_index, t.block,
                      t.trial_kind, t.position_in_block, t.method, t.emotion, t.clip_id, t.utterance, t.clip_seed,
                      r.instrument_id, r.item_id, ";".join(info.subscales) if info else "", val_out, scored, text,
                      correct, lo, hi, int(bool(info and info.reversed)), r.answered_at,
                      None if r.rt_s is None else round(r.rt_s, 4)]
-                    + [cond.get(f) for f in factors] + [r.attempt, expected])
+                    + [cond.get(f) for f in factors] + [r.attempt, expected, passed, r.session_id in pilots,
+                                                        r.session_id in excluded])
     return header, rows
 
 
 def export_study(db: StudyDatabase, out_dir: str | Path,
                  item_info: Mapping[tuple[str, str], ItemInfo] | None = None,
-                 study_id: str | None = None) -> dict[str, Path]:
-    """Write responses.csv, trials.csv, events.csv, codebook.md and codebook.csv; return their paths."""
+                 study_id: str | None = None, *, rules: Any = None, include_pilots: bool = False,
+                 manual_exclusions: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """Write responses.csv, trials.csv, events.csv, codebook.md, codebook.csv, quality.csv and
+    exclusions.csv; return their paths.
+
+    ``quality.csv``: one row per exported session with the quality numbers of
+    :mod:`vr_study.study.quality` and whether (and why) it is excluded, by the spec's
+    ``exclude:`` ``rules`` or by ``manual_exclusions`` (participant id -> reason);
+    ``exclusions.csv``: only the excluded, with their reasons (the table for the paper).
+    """
+    from vr_study.storage import canonical_participant_id
+    from vr_study.study.quality import exclusion_reasons, quality_by_session
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    header, rows = tidy_rows(db, item_info, study_id)
+    rating = {}
+    for info in (item_info or {}).values():
+        if info.type in ("likert", "semantic_differential"):
+            rating.setdefault(info.instrument, set()).add(info.item)
+    too_fast = rules.too_fast_s if rules is not None else 2.0
+    manual = {canonical_participant_id(k, db.participant_pattern): v for k, v in (manual_exclusions or {}).items()}
+    qrows, excluded, ex_rows = [], set(), []
+    for q in quality_by_session(db, too_fast, rating if item_info else None):
+        if q.status == "superseded" or (q.pilot and not include_pilots):
+            continue
+        reasons = exclusion_reasons(q, rules)
+        if q.participant_id in manual:
+            reasons.append(f"manual: {manual[q.participant_id]}")
+        if reasons:
+            excluded.add(q.session_id)
+            ex_rows.append([q.participant_id, q.session_id, "; ".join(reasons)])
+        qrows.append([q.participant_id, q.session_id, q.status, q.pilot, q.screens, q.checks_passed, q.checks_failed,
+                      q.straightlining, q.median_rt_s, q.too_fast_screens, bool(reasons), "; ".join(reasons)])
+    header, rows = tidy_rows(db, item_info, study_id, include_pilots=include_pilots, excluded=excluded)
     paths = {name: out / name for name in ("responses.csv", "trials.csv", "events.csv", "codebook.md",
-                                           "codebook.csv")}
+                                           "codebook.csv", "quality.csv", "exclusions.csv")}
     atomic_write_text(paths["responses.csv"], _csv(header, rows))
+    atomic_write_text(paths["quality.csv"], _csv(QUALITY_COLUMNS, qrows))
+    atomic_write_text(paths["exclusions.csv"], _csv(["participant_id", "session_id", "reasons"], ex_rows))
 
     trial_header = ["participant_id", "session_id", "trial_index", "block", "block_label", "trial_kind",
                     "position_in_block", "conditions", "method", "emotion", "clip_id", "utterance", "seed",
@@ -203,6 +269,9 @@ def codebook_markdown(header: list[str], item_info: Mapping[tuple[str, str], Ite
              "| column | meaning |", "|---|---|"]
     for col in header:
         lines.append(f"| `{col}` | {COLUMN_DOC.get(col, 'level of the study factor of this name')} |")
+    lines += ["", "## quality.csv", "", "One row per exported session (data quality; exclusions.csv lists the "
+              "excluded with their reasons).", "", "| column | meaning |", "|---|---|"]
+    lines += [f"| `{c}` | {QUALITY_DOC.get(c, COLUMN_DOC.get(c, ''))} |" for c in QUALITY_COLUMNS]
     by_inst: dict[str, list[ItemInfo]] = {}
     for info in item_info.values():
         by_inst.setdefault(info.instrument, []).append(info)

@@ -17,6 +17,7 @@ import numpy as np
 from vr_study.errors import InputError
 from vr_study.storage import TrialRecord
 from vr_study.study import counterbalancing as cb
+from vr_study.study.allocation import cell_offsets, utterance_for
 from vr_study.study.spec import StudySpec
 from vr_study.study.stimuli import Clip
 
@@ -79,6 +80,24 @@ def _pick_clip(spec: StudySpec, clips: list[Clip], number: int, rep: int, rng: n
     return clips[int(rng.integers(len(clips)))]
 
 
+def _utt(c: Clip) -> str:
+    return c.fields.get("utterance", "")
+
+
+def main_utterances(spec: StudySpec, library: dict[tuple[str, ...], list[Clip]]) -> list[str]:
+    """Utterances of the main trials: those every cell has a clip of, minus the practice ones
+    (for interaction trials: the agent turns' ids)."""
+    if spec.trials.kind == "interaction" and spec.interaction.turns:
+        return [uid for _, uid, _ in spec.interaction.agent_turn_ids()]
+    practice = set(spec.trials.practice.utterance_ids)
+    sets = [{_utt(c) for c in clips} - practice for clips in library.values()]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def _from_seeds(clips: list[Clip], k: int) -> Clip:
+    return clips[k % len(clips)]
+
+
 def build_plan(spec: StudySpec, participant_id: str, library: dict[tuple[str, ...], list[Clip]] | None,
                arrival_index: int | None = None) -> ParticipantPlan:
     """Every step of one participant's session.
@@ -118,18 +137,57 @@ def build_plan(spec: StudySpec, participant_id: str, library: dict[tuple[str, ..
             clip_seed=int(seed_val) if seed_val is not None and str(seed_val).lstrip("-").isdigit() else None,
             extra={k: v for k, v in extra.items() if v is not None}))
 
-    def clip_for(cell: dict[str, str], rep: int) -> Clip | None:
+    practice_utts = set(flow.practice.utterance_ids)
+    per_turn = flow.kind == "interaction" and bool(spec.interaction.turns)
+    utts = main_utterances(spec, library) if library is not None else []
+    offsets = cell_offsets(tuple(len(v) for v in spec.factors.values()), len(utts)) if utts else ()
+    cell_pos = {tuple(c[f] for f in names): j for j, c in enumerate(spec.cells)}
+
+    def clip_for(cell: dict[str, str], rep: int) -> tuple[Clip | None, dict]:
+        """The main-trial clip of ``cell`` (and, for interaction trials, one clip per agent turn)."""
+        if library is None:
+            return None, {}
+        key = tuple(cell[f] for f in names)
+        pool = [c for c in library[key] if _utt(c) not in practice_utts]
+        if per_turn:
+            turns = []
+            for i, uid, _turn in spec.interaction.agent_turn_ids():
+                found = [c for c in pool if _utt(c) == uid]
+                if not found:
+                    raise InputError(spec.source, "interaction.turns", f"no clip of utterance '{uid}' for "
+                                     + ", ".join(f"{f}={v}" for f, v in cell.items()),
+                                     "generate it: vr-study generate batch STUDY.yaml --methods ...")
+                c = _from_seeds(found, index + rep)
+                turns.append({"turn": i, "utterance": uid, "clip_id": c.clip_id, "clip_path": str(c.path),
+                              "audio_path": str(c.audio) if c.audio else None, "duration_s": c.duration_s})
+            first = next(c for c in pool if c.clip_id == turns[0]["clip_id"])
+            return first, {"turns": turns}
+        if spec.stimuli.selection == "balanced" and utts:
+            u = utts[utterance_for(offsets, cell_pos[key], index, rep, len(utts))]
+            return _from_seeds([c for c in pool if _utt(c) == u], index // len(utts) + rep), {}
+        return _pick_clip(spec, pool, number, rep, rng), {}
+
+    def practice_clip(cell: dict[str, str], i: int) -> Clip | None:
         if library is None:
             return None
-        return _pick_clip(spec, library[tuple(cell[f] for f in names)], number, rep, rng)
+        key = tuple(cell[f] for f in names)
+        pool = [c for c in library[key] if _utt(c) in practice_utts] or sorted(
+            (c for clips in library.values() for c in clips if _utt(c) in practice_utts), key=lambda c: c.clip_id)
+        if not pool:
+            raise InputError(spec.source, "trials.practice.utterances",
+                             "no clip of a practice utterance: the practice would reuse a main-trial stimulus",
+                             "list utterances reserved for practice (and generate their clips)")
+        return pool[(index + i) % len(pool)]
 
-    # practice
+    # practice: dedicated stimuli (trials.practice.utterances) that no main trial plays
     pr = flow.practice
     for i in range(pr.trials):
         cell = pr.cells[i % len(pr.cells)] if pr.cells else spec.cells[int(rng.integers(len(spec.cells)))]
         full = {f: cell.get(f, spec.factors[f][0]) for f in names}
-        add("practice", 0, "practice", i, full, pr.questionnaires or q.after_trial, clip_for(full, 1),
-            mode=flow.kind)
+        clip = practice_clip(full, i)
+        if clip is not None:  # the practice clip's own levels (it may come from another cell)
+            full = {f: clip.fields.get(spec.stimuli.match.get(f, f), full[f]) for f in names}
+        add("practice", 0, "practice", i, full, pr.questionnaires or q.after_trial, clip, mode=flow.kind)
     # main blocks
     block_no = 0
     main_count = 0
@@ -144,7 +202,8 @@ def build_plan(spec: StudySpec, participant_id: str, library: dict[tuple[str, ..
                      if spec.counterbalancing.block_by else f"repetition {rep + 1}")
             pos = 0
             for cell in cells:
-                add(flow.kind, block_no, label, pos, cell, q.after_trial, clip_for(cell, rep))
+                clip, more = clip_for(cell, rep)
+                add(flow.kind, block_no, label, pos, cell, q.after_trial, clip, **more)
                 pos += 1
                 main_count += 1
                 if main_count in attention:

@@ -19,18 +19,19 @@ not shown again, and an answered questionnaire is never asked again (unless ``re
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from vr_study.errors import InputError
 from vr_study.storage import CONTROL_EVENT, Prompt, StudyDatabase, TrialRecord
+from vr_study.study.agent_speech import silent_speech
 from vr_study.study.drivers import StimulusDriver
 from vr_study.study.markers import MarkerSink, NoMarkers
 from vr_study.study.plan import build_plan
+from vr_study.study.quality import CHECK_RESULT_EVENT, check_failures
 from vr_study.study.spec import AgentTurn, ParticipantTurn, StudySpec
 from vr_study.study.stimuli import clips_by_cell
 from vr_study.study.tts import TtsBackend
@@ -263,21 +264,34 @@ class SessionRunner:
             self._watch(lambda: self.stop.wait(dur), step)
         elif step.trial_kind == "attention_check":
             self.event("attention_check", step, marker=True, instruction=step.extra.get("instruction"))
+            expect = step.extra.get("expect") or {}
+            self.log(f"  attention check: the tablet shows \"{step.extra.get('instruction', '')}\" "
+                     f"(pass = {', '.join(f'{k} {v}' for k, v in expect.items()) or 'not scored'})")
 
     def _interact(self, step: TrialRecord, onset: Callable[[], None]) -> None:
         first = True
+        turn_clips = {int(t["turn"]): t for t in step.extra.get("turns", []) if isinstance(t, dict)}
         for i, turn in enumerate(self.spec.interaction.turns):
             if isinstance(turn, AgentTurn):
-                wav = self.spec.resolve(turn.wav) if turn.wav else self._speech(turn.agent or "")
+                clip = turn_clips.get(i)
+                shown = step
+                if clip is not None and clip.get("audio_path"):
+                    # the turn's own clip: its motion was generated from exactly this audio
+                    wav = Path(clip["audio_path"])
+                    shown = replace(step, clip_id=clip["clip_id"], utterance=clip.get("utterance"),
+                                    extra={**step.extra, "clip_path": clip["clip_path"],
+                                           "duration_s": clip.get("duration_s") or step.extra.get("duration_s")})
+                else:  # planned without a library (check_library=False): speech only
+                    wav = self.spec.resolve(turn.wav) if turn.wav else self._speech(turn.agent or "")
                 marks_onset = first
 
-                def on_start(i=i, marks_onset=marks_onset) -> None:
+                def on_start(i=i, marks_onset=marks_onset, shown=shown) -> None:
                     if marks_onset:
                         onset()
-                    self.event("agent_turn_start", step, marker=True, turn=i)
+                    self.event("agent_turn_start", step, marker=True, turn=i, clip_id=shown.clip_id)
 
-                self._watch(lambda: self.driver.speak(step, wav, self.stop, on_start), step)
-                self.event("agent_turn_end", step, turn=i, wav=str(wav))
+                self._watch(lambda: self.driver.speak(shown, wav, self.stop, on_start), step)
+                self.event("agent_turn_end", step, turn=i, wav=str(wav), clip_id=shown.clip_id)
                 first = False
             elif isinstance(turn, ParticipantTurn):
                 self.event("participant_turn_start", step, marker=True, turn=i, mode=turn.participant)
@@ -288,16 +302,8 @@ class SessionRunner:
 
     def _speech(self, text: str) -> Path:
         if self.tts is None:
-            # no TTS backend: silence as long as reading the text takes (about 2.5 words/s)
-            from vr_study.audio import Audio, write_wav
-            import numpy as np
-
-            key = hashlib.sha256(text.encode()).hexdigest()[:16]
-            out = self.work_dir / f"silent_{key}.wav"
-            if not out.is_file():
-                dur = max(0.5, len(text.split()) / 2.5)
-                write_wav(out, Audio(np.zeros(int(16000 * dur), np.float32), 16000))
-            return out
+            # no TTS backend: silence as long as reading the text takes
+            return silent_speech(text, self.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.tts.synthesize(text, self.work_dir)
 
@@ -323,6 +329,8 @@ class SessionRunner:
                 if self.db.wait_prompt(pid, min(0.25, max(0.0, deadline - time.monotonic())), poll_s=self.poll_s):
                     self.answered += 1
                     self.event("response", step, marker=True, instrument=instrument, prompt_id=pid)
+                    if step.trial_kind == "attention_check" and isinstance(context.get("expect"), dict):
+                        self._score_check(step, pid, context["expect"])
                     break
                 if self.db.prompt(pid).status == "cancelled":
                     raise _Interrupt({"command": "skip", "source": "prompt_cancelled"})
@@ -334,17 +342,31 @@ class SessionRunner:
                     deadline = time.monotonic() + self.spec.questionnaires.timeout_s
 
 
+    def _score_check(self, step: TrialRecord, prompt_id: int, expect: dict[str, Any]) -> None:
+        """Record an attention check's pass/fail as it happens (event + LSL marker + console)."""
+        answers = {r.item_id: r.value for r in self.db.responses(self.session_id) if r.prompt_id == prompt_id}
+        failures = check_failures(expect, answers)
+        self.event(CHECK_RESULT_EVENT, step, marker=True, passed=not failures, prompt_id=prompt_id,
+                   expect=expect, failures=failures)
+        self.log(f"  attention check {'passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
+
+
 def _describe(step: TrialRecord) -> str:
     return " ".join(f"{k}={v}" for k, v in step.conditions.items()) + (f" clip={step.clip_id}" if step.clip_id else "")
 
 
 def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, resume: bool = False,
-                    redo: Iterable[int] = (), check_library: bool = True) -> int:
+                    redo: Iterable[int] = (), check_library: bool = True, restart: bool = False,
+                    pilot: bool = False) -> int:
     """Create (or, with ``resume``, find) the participant's session; returns its id.
 
-    Raises :class:`vr_study.storage.DuplicateParticipant` for a second fresh session, and
-    InputError when resuming a participant who has none or when the database belongs to
-    another study.
+    The id is normalised (``P4`` = ``P04`` = ``P004``, see
+    :func:`vr_study.storage.canonical_participant_id`). A participant already in the database
+    gets no second session: ``resume`` (or ``redo`` of trials, which resumes) continues the
+    stored one, ``restart`` starts over in a new session and marks the earlier one
+    ``superseded`` (kept, left out of the export). Otherwise
+    :class:`vr_study.storage.DuplicateParticipant` is raised. InputError when resuming a
+    participant who has none, or when the database belongs to another study.
     """
     stored_study = db.get_meta("study_id")
     if stored_study is not None and stored_study != spec.study.id:
@@ -352,21 +374,31 @@ def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, 
                          "give this study its own database (storage.database)")
     if stored_study is None:
         db.set_meta("study_id", spec.study.id)
-    db.check_participant_id(participant_id)
-    existing = db.sessions_for(participant_id)
-    if resume:
+    participant_id = db.check_participant_id(participant_id)
+    redo = list(redo)
+    existing = [x for x in db.sessions_for(participant_id) if x.status != "superseded"]
+    if restart and resume:
+        raise InputError(None, "--restart", "cannot be combined with --resume",
+                         "--resume continues the stored session; --restart starts a new one")
+    if (resume or (redo and existing)) and not restart:
         if not existing:
             raise InputError(None, "participant", f"{participant_id} has no session to resume",
                              "start one without --resume")
         sid = existing[-1].session_id
         if db.get_meta(f"spec_sha256:{sid}") not in (None, spec.sha256):
             db.log_event(sid, "spec_changed_since_start", payload={"sha256": spec.sha256})
-        db.log_event(sid, "session_resumed", payload={"redo": list(redo)})
+        db.log_event(sid, "session_resumed", payload={"redo": redo})
     else:
+        if redo:
+            raise InputError(None, "--redo", f"{participant_id} has no session whose trials could be asked again",
+                             "start the session first (without --redo)")
         library = clips_by_cell(spec) if check_library else None
-        arrival = len(db.sessions())
+        arrivals = list(dict.fromkeys(x.participant_id for x in db.sessions()))
+        mine = [x.participant_id for x in db.sessions_for(participant_id)]
+        arrival = arrivals.index(mine[0]) if mine else len(arrivals)
         plan = build_plan(spec, participant_id, library, arrival_index=arrival)
-        sid = db.create_session(participant_id, spec.study.id, plan.steps, plan_row=plan.plan_row, seed=plan.seed)
+        sid = db.create_session(participant_id, spec.study.id, plan.steps, plan_row=plan.plan_row, seed=plan.seed,
+                                supersede=restart, pilot=pilot)
         db.set_meta(f"spec_sha256:{sid}", spec.sha256)
         db.set_meta("spec_file", str(Path(spec.source).resolve()))
     for t in redo:
@@ -375,7 +407,8 @@ def prepare_session(spec: StudySpec, db: StudyDatabase, participant_id: str, *, 
 
 
 def run_session(spec: StudySpec, db: StudyDatabase, participant_id: str, driver: StimulusDriver, *,
-                resume: bool = False, redo: Iterable[int] = (), answerer: Answerer | None = None,
+                resume: bool = False, redo: Iterable[int] = (), restart: bool = False, pilot: bool = False,
+                answerer: Answerer | None = None,
                 markers: MarkerSink | None = None, tts: TtsBackend | None = None,
                 turn_detector: TurnDetector | None = None, speed: float = 1.0, check_library: bool = True,
                 log: Callable[[str], None] = lambda m: None,
@@ -387,7 +420,8 @@ def run_session(spec: StudySpec, db: StudyDatabase, participant_id: str, driver:
     ``speed`` divides waits (breaks, scripted turns). ``on_session`` gets the session id before
     the first step (to print the tablet code or start the tablet server).
     """
-    sid = prepare_session(spec, db, participant_id, resume=resume, redo=redo, check_library=check_library)
+    sid = prepare_session(spec, db, participant_id, resume=resume, redo=redo, check_library=check_library,
+                          restart=restart, pilot=pilot)
     if on_session is not None:
         on_session(sid)
     runner = SessionRunner(spec, db, sid, driver, answerer=answerer, markers=markers, tts=tts,

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from vr_study.errors import InputError
-from vr_study.yaml_lines import line_for, line_map
+from vr_study.yaml_lines import YamlProblem, line_for, line_map, load_checked
 
 #: Motion sources a ``method`` factor may name (the generators' names, case-insensitive; a lab's
 #: own generator is allowed after listing it in ``study.extra_methods``).
@@ -65,7 +65,10 @@ class StimulusSpec(_Strict):
     library: str = Field(default="stimuli", description="folder with manifest.json, relative to the spec")
     match: dict[str, str] = Field(default_factory=dict,
                                   description="factor -> manifest field; default: same name")
-    selection: Literal["rotate", "random", "first"] = "rotate"
+    selection: Literal["balanced", "rotate", "random", "first"] = Field(
+        default="balanced", description="balanced: a Latin square of utterances over the cells, rotated by "
+                                        "participant (see vr_study.study.allocation); rotate/random/first: "
+                                        "a clip of the cell by participant number, seeded draw, or the first")
     require_audio: bool = False
 
 
@@ -80,6 +83,15 @@ class PracticeSpec(_Strict):
     trials: int = Field(default=0, ge=0, le=20)
     cells: list[dict[str, str]] = Field(default_factory=list, description="levels for each practice trial")
     questionnaires: list[str] = Field(default_factory=list)
+    utterances: list[str] = Field(default_factory=list,
+                                  description="utterance ids reserved for practice: never used in main trials")
+    agent: str | None = Field(default=None, description="text of a practice utterance 'practice' (spoken by TTS; "
+                                                        "'generate batch STUDY.yaml' makes its clips)")
+
+    @property
+    def utterance_ids(self) -> list[str]:
+        """The practice utterances: ``utterances``, or ``['practice']`` when only ``agent`` text is given."""
+        return list(self.utterances) or (["practice"] if self.agent else [])
 
 
 class AttentionCheckSpec(_Strict):
@@ -120,6 +132,9 @@ class TtsSpec(_Strict):
 
 
 class AgentTurn(_Strict):
+    id: str | None = Field(default=None, pattern=_ID,
+                           description="utterance id of this turn's speech in the stimulus library "
+                                       "(default turn1, turn2, ... by agent-turn order)")
     agent: str | None = Field(default=None, description="text the agent says (spoken by TTS)")
     wav: str | None = Field(default=None, description="pre-recorded speech, relative to the spec")
 
@@ -141,6 +156,14 @@ class InteractionSpec(_Strict):
     tts: TtsSpec = Field(default_factory=TtsSpec)
     turns: list[AgentTurn | ParticipantTurn] = Field(default_factory=list)
 
+    def agent_turn_ids(self, turns: list | None = None, prefix: str = "turn") -> list[tuple[int, str, "AgentTurn"]]:
+        """``(index in turns, utterance id, turn)`` of every agent turn (ids default to turn1, turn2, ...)."""
+        out = []
+        for i, t in enumerate(self.turns if turns is None else turns):
+            if isinstance(t, AgentTurn):
+                out.append((i, t.id or f"{prefix}{len(out) + 1}", t))
+        return out
+
 
 class SceneSpec(_Strict):
     environment: str = "neutral_room"
@@ -149,6 +172,31 @@ class SceneSpec(_Strict):
     eye_height_m: float = 1.6
     lighting: Literal["studio", "daylight", "dim"] = "studio"
     audio_gain_db: float = Field(default=0.0, ge=-60, le=20)
+
+
+class ExclusionSpec(_Strict):
+    """Pre-registered rules that exclude a participant's data from export and analysis."""
+    attention_failures: int | None = Field(default=None, ge=1,
+                                           description="exclude at this many failed attention checks")
+    min_median_rt_s: float | None = Field(default=None, gt=0,
+                                          description="exclude when the median screen time is below this, seconds")
+    max_straightlining: float | None = Field(default=None, gt=0, le=1,
+                                             description="exclude when this share (0..1] of multi-item rating "
+                                                         "screens or more were answered with one value throughout")
+    too_fast_s: float = Field(default=2.0, gt=0, description="a screen answered faster than this counts as too fast")
+    max_too_fast: int | None = Field(default=None, ge=1, description="exclude at this many too-fast screens")
+    incomplete: bool = Field(default=False, description="exclude participants whose session did not finish")
+
+
+class AnalysisPlanSpec(_Strict):
+    """For the pre-registration: what will be analysed and how."""
+    dependent_variables: list[str] = Field(default_factory=list, description="e.g. trial_ratings.naturalness")
+    tests: str = Field(default="", description="planned tests in words, e.g. 'ART ANOVA method x emotion'")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    effect_size: str = Field(default="", description="smallest effect of interest, e.g. 'f = 0.25'")
+    n_justification: str = Field(default="", description="why N participants (e.g. the output of "
+                                                          "'vr-study analyze power')")
 
 
 class StorageSpec(_Strict):
@@ -167,6 +215,8 @@ class StudySpec(_Strict):
     interaction: InteractionSpec = Field(default_factory=InteractionSpec)
     scene: SceneSpec = Field(default_factory=SceneSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    exclude: ExclusionSpec = Field(default_factory=ExclusionSpec)
+    analysis: AnalysisPlanSpec = Field(default_factory=AnalysisPlanSpec)
 
     # set by load_spec (not part of the YAML)
     source: str = Field(default="<spec>", exclude=True)
@@ -283,8 +333,9 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
 def parse_spec(text: str, source: str = "study.yaml", base_dir: str | Path = ".") -> StudySpec:
     """Validate spec ``text``; raises :class:`SpecError` listing every problem with file:line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, root = load_checked(text)
+    except YamlProblem as e:
+        raise SpecError([f"{source}:{e.line}: {e.message}"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
