@@ -20,6 +20,7 @@ import numpy as np
 
 from vr_study.body.skinning import apply_transforms, rigid_transforms, rodrigues, tree_levels
 from vr_study.errors import InputError
+from vr_study.npy_header import check_npy_headers
 
 if TYPE_CHECKING:  # pragma: no cover
     from vr_study.motion import MotionClip
@@ -307,6 +308,7 @@ def _resolve_path(path: str | Path | None, gender: str) -> tuple[Path, bool]:
 def _read_arrays(p: Path, named: bool) -> dict[str, Any]:
     suffix = p.suffix.lower()
     if suffix == ".npz":
+        check_npy_headers(p)
         try:
             data = np.load(p, allow_pickle=False)
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:

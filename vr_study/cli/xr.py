@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--avatar", action="append", metavar="ID",
                      help="avatar id(s) to show from the stream (default: all that appear, up to 4)")
     src.add_argument("--server-key", help="the pose server's CURVE public key file (for a remote generator)")
+    src.add_argument("--client-key", help="this renderer's CURVE secret key file (renderer.key_secret from "
+                                          "`stream keys`), allow-listed on the pose server")
     r.add_argument("--simulate", action="store_true",
                    help="desktop simulator: same scene and drawing code, scripted head pose, no headset")
     r.add_argument("--frames", type=int, help="ask to exit after N frames (default: when the clip ends)")
@@ -90,13 +92,11 @@ def _load_source(args):
     if args.stream:
         if args.audio:
             raise InputError(None, "--audio", "goes with --clip", "the pose server plays a stream's audio")
-        key = None
-        if args.server_key:
-            from vr_study.stream.security import load_keys
-            key = load_keys(args.server_key).public
+        from vr_study.cli.stream import _client_keys, _server_key
+        key, client = _server_key(args.server_key), _client_keys(args)
         import zmq
         try:
-            return StreamPoseSource(args.stream, args.avatar, key), None, 0.0
+            return StreamPoseSource(args.stream, args.avatar, key, client_keys=client), None, 0.0
         except zmq.ZMQError as e:
             raise InputError(None, "--stream", f"{args.stream!r} is not a usable ZeroMQ address ({e})",
                              "give e.g. tcp://127.0.0.1:5555") from None
