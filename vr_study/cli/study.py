@@ -252,6 +252,9 @@ def cmd_session_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if args.speed <= 0:
         raise InputError(None, "--speed", f"is {args.speed}", "give a positive factor")
+    if not args.no_tablet:
+        from vr_study.cli._net import check_listen
+        check_listen(args.tablet_host, args.tablet_port, "--tablet-host/--tablet-port")
     db = StudyDatabase(args.db or spec.database, participant_pattern=spec.study.participant_pattern)
     answers_for = _scripted_answers(args.scripted_answers, spec, db) if args.scripted_answers else None
     speed = args.speed if args.simulate else 1.0

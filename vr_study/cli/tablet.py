@@ -41,6 +41,8 @@ def _serve(args) -> int:
     elif "://" not in target and not Path(target).is_file():
         raise InputError(target, None, "does not exist",
                          "give the study .yaml (or its database); the first session creates the database")
+    from vr_study.cli._net import check_listen
+    check_listen(args.host, args.port, "--host/--port")
     app = create_app(StudyDatabase(target), instruments, args.experimenter_token)
     print(f"tablet pages: http://{args.host}:{args.port}/t/   experimenter: "
           f"http://{args.host}:{args.port}/x/?token={app.state.experimenter_token}", flush=True)
