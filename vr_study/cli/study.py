@@ -263,8 +263,11 @@ def cmd_session_run(args: argparse.Namespace) -> int:
     else:
         from vr_study.cli.stream import _client_keys, _server_key
 
-        driver = StreamDriver(args.stream or "tcp://127.0.0.1:5556", server_public_key=_server_key(args.server_key),
-                              client_keys=_client_keys(args))
+        try:
+            driver = StreamDriver(args.stream or "tcp://127.0.0.1:5556", server_public_key=_server_key(args.server_key),
+                                  client_keys=_client_keys(args))
+        except InputError as e:
+            raise InputError(args.stream, "--stream", e.problem, "give e.g. tcp://127.0.0.1:5556") from None
     markers = NoMarkers() if args.no_lsl else LslMarkers(f"vr-study-{spec.study.id}", f"vr-study:{spec.study.id}")
     tts = make_backend(spec.interaction.tts)
     key_event = threading.Event()
