@@ -11,7 +11,6 @@ vertices, F faces, T frames, 55 joints, E expression coefficients, B shape coeff
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from vr_study.body.skinning import apply_transforms, rigid_transforms, rodrigues, tree_levels
 from vr_study.errors import InputError
+from vr_study.npy_header import check_npy_headers
 
 if TYPE_CHECKING:  # pragma: no cover
     from vr_study.motion import MotionClip
@@ -308,6 +308,7 @@ def _resolve_path(path: str | Path | None, gender: str) -> tuple[Path, bool]:
 def _read_arrays(p: Path, named: bool) -> dict[str, Any]:
     suffix = p.suffix.lower()
     if suffix == ".npz":
+        check_npy_headers(p)
         try:
             data = np.load(p, allow_pickle=False)
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
@@ -325,23 +326,22 @@ def _read_arrays(p: Path, named: bool) -> dict[str, Any]:
     if suffix == ".pkl":
         if not named:
             raise InputError(p, None, "is a pickle that nobody named", "pass the .pkl path explicitly")
+        from vr_study.safe_pickle import RefusedPickle, loads
+
         try:
-            with open(p, "rb") as fh:
-                obj = pickle.load(fh, encoding="latin1")
-        except ModuleNotFoundError as e:
-            raise InputError(p, None, f"needs the Python module '{e.name}' to unpickle",
-                             "use the .npz release of the SMPL-X model instead") from None
-        except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
+            obj = loads(p.read_bytes())
+        except RefusedPickle as e:
+            raise InputError(p, None, f"is not a plain SMPL-X model pickle ({e})",
+                             "only numpy arrays, scipy sparse matrices and chumpy arrays are read from "
+                             ".pkl files; use the .npz release of the SMPL-X model") from None
+        except OSError as e:
+            raise InputError(p, None, f"cannot be read ({e.strerror or e})", "check the path and its permissions") from None
+        except Exception as e:  # noqa: BLE001 - any other unpickling failure is a malformed file
             raise InputError(p, None, f"is not a readable pickle ({type(e).__name__})",
                              "give an SMPL-X model file (.npz or .pkl)") from None
         if not isinstance(obj, dict):
             raise InputError(p, None, "does not hold a dictionary of arrays", "give an SMPL-X model file")
-        out = {}
-        for k, val in obj.items():
-            if hasattr(val, "toarray"):
-                val = val.toarray()
-            out[k] = val
-        return out
+        return dict(obj)
     raise InputError(p, None, f"has the unknown extension '{p.suffix}'", "give an SMPL-X .npz or .pkl model file")
 
 

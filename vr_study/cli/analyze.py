@@ -115,8 +115,10 @@ def _analyze(args: argparse.Namespace) -> int:
 
     from analysis.report import ReportOptions, build_report
 
+    _check_table(Path(args.data))
     data, note = _read_input(args)
     print(note)
+    _check_values(data, args)
     metrics = None
     if args.metrics:
         try:
@@ -138,8 +140,8 @@ def _analyze(args: argparse.Namespace) -> int:
     data, excluded = _exclusions(args, data)
     if args.chance is not None and not 0 < args.chance < 1:
         raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
-    res = build_report(data, args.out, metrics=metrics, options=opts)
     out = Path(args.out)
+    res = _build_whole(out, lambda tmp: build_report(data, tmp, metrics=metrics, options=opts))
     print(f"report: {out / 'index.html'}  numbers: {out / 'results.json'}")
     for s in res["skipped"]:
         print(f"skipped: {s['analysis']}{' (' + str(s['item']) + ')' if s['item'] else ''}: "
@@ -200,3 +202,63 @@ def _read_input(args: argparse.Namespace):
     if layout.notes:
         note += "\n" + "\n".join(f"note: {n}" for n in layout.notes)
     return data, note
+
+
+# ---------------------------------------------------------------- input checks (no half-written report)
+
+def _check_table(path: Path) -> None:
+    """Every row of the CSV has as many cells as its header (pandas pads short rows silently)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            for row in reader:
+                if header is not None and row and len(row) != len(header):
+                    raise InputError(path, None, f"line {reader.line_num} has {len(row)} cells but the header has "
+                                     f"{len(header)}", "fix the ragged row (a missing or extra comma?)")
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # load_responses reports unreadable files with its own message
+
+
+def _check_values(data, args) -> None:
+    """Numbers in value/value_scored are finite (unknown --items are refused while reading)."""
+    import math
+
+    for col in ("value", "value_scored"):
+        if col not in data.columns:
+            continue
+        for i, text in enumerate(data[col].tolist()):
+            try:
+                v = float(text)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(v):
+                raise InputError(args.data, col, f"is {text!r} in data row {i + 1}",
+                                 "ratings must be finite numbers; correct or remove that row")
+
+
+def _build_whole(out: Path, build):
+    """Run ``build(folder)`` in a temporary sibling folder, then put it at ``out`` in one step.
+
+    A failure leaves no half-written report (and an earlier report at ``out`` untouched).
+    """
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; the report is an ordinary folder
+    try:
+        res = build(tmp)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            out.replace(old / "report")
+        tmp.replace(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

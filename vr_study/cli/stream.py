@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--pub", default=DEFAULT_PUB, help=f"PUB address to bind (default {DEFAULT_PUB})")
     s.add_argument("--control", default=DEFAULT_CONTROL, help=f"control address to bind (default {DEFAULT_CONTROL})")
     s.add_argument("--secret-key", help="CURVE secret key file of this server (see `stream keys`)")
+    s.add_argument("--allow", action="append", default=[], metavar="KEY_FILE|DIR",
+                   help="with --secret-key: client public key (.key) allowed to connect, or a folder of them; "
+                        "repeatable (default: every *.key beside the secret key except the server's own)")
     s.add_argument("--clip", action="append", default=[], metavar="AVATAR=CLIP",
                    help="load CLIP (path or library id) for AVATAR at start; repeatable")
     s.add_argument("--play", action="store_true", help="start playing the --clip clips at once")
@@ -35,16 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0, help="speak: seed")
     c.add_argument("--control", default=DEFAULT_CONTROL)
     c.add_argument("--server-key", help="the server's CURVE public key file")
+    c.add_argument("--client-key", help="this client's CURVE secret key file (.key_secret), allow-listed on the server")
     c.set_defaults(func=_send)
 
     w = ssub.add_parser("watch", help="subscribe and print stream statistics once a second")
     w.add_argument("--pub", default=DEFAULT_PUB)
     w.add_argument("--avatar", action="append", help="avatar ids (default: all)")
     w.add_argument("--server-key", help="the server's CURVE public key file")
+    w.add_argument("--client-key", help="this client's CURVE secret key file (.key_secret), allow-listed on the server")
     w.add_argument("--seconds", type=float, default=5.0)
     w.set_defaults(func=_watch)
 
-    k = ssub.add_parser("keys", help="create CURVE key pairs for the server and a renderer")
+    k = ssub.add_parser("keys", help="create CURVE key pairs for the server, the renderer and the session runner")
     k.add_argument("-o", "--out", required=True, help="folder for the key files")
     k.set_defaults(func=_keys)
     p.set_defaults(func=lambda a: p.print_help() or 2)
@@ -58,6 +63,41 @@ def _server_key(path):
     return load_keys(path).public
 
 
+def _client_keys(args):
+    """This client's key pair from --client-key (needs --server-key), or None."""
+    if not getattr(args, "client_key", None):
+        return None
+    from vr_study.errors import InputError
+    from vr_study.stream.security import load_keys
+
+    if not getattr(args, "server_key", None):
+        raise InputError(None, "--client-key", "needs --server-key", "give the server's public key file too")
+    keys = load_keys(args.client_key)
+    if keys.secret is None:
+        raise InputError(args.client_key, None, "is a public key only", "give the client's .key_secret file")
+    return keys
+
+
+def _allowed_clients(args, keys):
+    from pathlib import Path
+
+    from vr_study.errors import InputError
+    from vr_study.stream.security import load_public_keys
+
+    if keys is None:
+        if args.allow:
+            raise InputError(None, "--allow", "needs --secret-key", "client keys are checked only with CurveZMQ on")
+        return None
+    if args.allow:
+        return load_public_keys(args.allow)
+    folder = Path(args.secret_key).parent
+    allowed = [k for k in load_public_keys([f for f in sorted(folder.glob("*.key"))]) if k != keys.public]
+    if not allowed:
+        raise InputError(folder, None, "holds no client public keys (*.key) beside the server's",
+                         "create them with `vr-study stream keys -o DIR` or name them with --allow")
+    return allowed
+
+
 def _serve(args) -> int:
     import time
 
@@ -66,6 +106,9 @@ def _serve(args) -> int:
     from vr_study.stream.security import load_keys
 
     keys = load_keys(args.secret_key) if args.secret_key else None
+    if keys is not None and keys.secret is None:
+        raise InputError(args.secret_key, None, "is a public key only", "give the server's .key_secret file")
+    allowed = _allowed_clients(args, keys)
     live = None
     if args.live == "prosody":
         from generators.prosody import ProsodyStream
@@ -74,7 +117,7 @@ def _serve(args) -> int:
             return ProsodyStream(emotion=emotion, seed=seed)
 
     server = PoseServer(args.pub, args.control, library_resolver(args.library), keys=keys, lead_s=args.lead,
-                        live_factory=live)
+                        live_factory=live, allowed_clients=allowed)
     try:
         for spec in args.clip:
             if "=" not in spec:
@@ -84,7 +127,7 @@ def _serve(args) -> int:
             if args.play:
                 server.handle({"cmd": "play", "avatar": avatar, "loop": args.loop})
         print(f"pose server: poses on {server.publisher.endpoint}, control on {server.control_endpoint}"
-              + (" (CURVE)" if keys else ""), flush=True)
+              + (f" (CURVE, {len(allowed)} allowed client keys)" if keys else ""), flush=True)
         until = time.monotonic() + args.duration if args.duration else None
         server.serve_forever(until)
     finally:
@@ -108,8 +151,18 @@ def _send(args) -> int:
         fields.update(audio=args.audio, emotion=args.emotion, seed=args.seed)
     if args.cmd in ("status", "shutdown"):
         fields = {}
-    with StreamControl(args.control, server_public_key=_server_key(args.server_key)) as ctl:
-        print(json.dumps(ctl.request(args.cmd, **fields), indent=2))
+    from vr_study.errors import InputError
+    from vr_study.stream import ControlError
+
+    with StreamControl(args.control, server_public_key=_server_key(args.server_key),
+                       client_keys=_client_keys(args)) as ctl:
+        try:
+            reply = ctl.request(args.cmd, **fields)
+        except ControlError as e:
+            raise InputError(args.control, None, str(e),
+                             "check that `stream serve` runs there and, with CurveZMQ, that --server-key is its "
+                             "public key and --client-key is allow-listed") from None
+    print(json.dumps(reply, indent=2))
     return 0
 
 
@@ -120,7 +173,7 @@ def _watch(args) -> int:
     from vr_study.stream import PoseSubscriber
 
     end = time.monotonic() + args.seconds
-    with PoseSubscriber(args.pub, args.avatar, _server_key(args.server_key)) as sub:
+    with PoseSubscriber(args.pub, args.avatar, _server_key(args.server_key), client_keys=_client_keys(args)) as sub:
         next_print = time.monotonic() + 1.0
         while time.monotonic() < end:
             sub.poll(timeout_ms=20)
@@ -141,8 +194,11 @@ def _watch(args) -> int:
 def _keys(args) -> int:
     from vr_study.stream.security import create_keypair
 
-    for name in ("server", "renderer"):
+    for name in ("server", "renderer", "session"):
         pub, sec = create_keypair(args.out, name)
         print(f"{name}: public {pub}, secret {sec}")
-    print("give the renderer server.key (public); keep server.key_secret on the pose-server machine")
+    print("keep server.key_secret and the clients' .key files on the pose-server machine (`stream serve "
+          "--secret-key` allow-lists them); give each client server.key and its own .key_secret "
+          "(`xr run --server-key server.key --client-key renderer.key_secret`, `session run --server-key "
+          "server.key --client-key session.key_secret`)")
     return 0

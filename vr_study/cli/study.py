@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="with --simulate: divide waits by this factor")
     p.add_argument("--stream", default=None, metavar="ENDPOINT",
                    help="pose server control endpoint (e.g. tcp://127.0.0.1:5556); default with no --simulate")
+    p.add_argument("--server-key", help="the pose server's CURVE public key file (server.key from `stream keys`)")
+    p.add_argument("--client-key", help="this session runner's CURVE secret key file (session.key_secret from "
+                                        "`stream keys`), allow-listed on the pose server")
     p.add_argument("--scripted-answers", default=None, metavar="FILE|random",
                    help="answer every questionnaire automatically (YAML: instrument -> item -> value; "
                         "'$emotion' answers with the trial's emotion; missing items get valid values)")
@@ -432,13 +435,22 @@ def cmd_session_run(args: argparse.Namespace) -> int:
         raise InputError(None, None, problems[0], "fix the spec (vr-study study validate lists every problem)")
     if args.speed <= 0:
         raise InputError(None, "--speed", f"is {args.speed}", "give a positive factor")
+    if not args.no_tablet:
+        from vr_study.cli._net import check_listen
+        check_listen(args.tablet_host, args.tablet_port, "--tablet-host/--tablet-port")
     db = StudyDatabase(args.db or spec.database, participant_pattern=spec.study.participant_pattern)
     answers_for = _scripted_answers(args.scripted_answers, spec, db) if args.scripted_answers else None
     speed = args.speed if args.simulate else 1.0
     if args.simulate:
         driver = SimulatedDriver(speed=speed, default_duration_s=spec.trials.default_clip_duration_s)
     else:
-        driver = StreamDriver(args.stream or "tcp://127.0.0.1:5556")
+        from vr_study.cli.stream import _client_keys, _server_key
+
+        try:
+            driver = StreamDriver(args.stream or "tcp://127.0.0.1:5556", server_public_key=_server_key(args.server_key),
+                                  client_keys=_client_keys(args))
+        except InputError as e:
+            raise InputError(args.stream, "--stream", e.problem, "give e.g. tcp://127.0.0.1:5556") from None
     markers = NoMarkers() if args.no_lsl else LslMarkers(f"vr-study-{spec.study.id}", f"vr-study:{spec.study.id}")
     tts = make_backend(spec.interaction.tts)
     key_event = threading.Event()

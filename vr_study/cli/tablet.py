@@ -66,6 +66,8 @@ def _serve(args) -> int:
         except OSError as e:
             raise InputError(folder, None, f"cannot write the certificate ({e.strerror})",
                              "give a writable folder with --cert-dir") from None
+    from vr_study.cli._net import check_listen
+    check_listen(args.host, args.port, "--host/--port")
     app = create_app(StudyDatabase(target), instruments, args.experimenter_token)
     if "://" not in str(target) and os.stat(target).st_mode & 0o077:
         print(f"warning: {target} can be read by other users of this machine (it holds the experimenter token "

@@ -7,6 +7,12 @@ import os
 import sys
 
 
+#: exit codes of `xr run`: 0 clean end, 1 the session was lost (headset disconnected),
+#: 2 bad input or no runtime, 3 the OpenXR runtime failed unexpectedly
+EXIT_SESSION_LOST = 1
+EXIT_XR_RUNTIME = 3
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the parser."""
     p = sub.add_parser("xr", help="show avatars in a headset (OpenXR) or the desktop simulator")
@@ -20,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--avatar", action="append", metavar="ID",
                      help="avatar id(s) to show from the stream (default: all that appear, up to 4)")
     src.add_argument("--server-key", help="the pose server's CURVE public key file (for a remote generator)")
+    src.add_argument("--client-key", help="this renderer's CURVE secret key file (renderer.key_secret from "
+                                          "`stream keys`), allow-listed on the pose server")
     r.add_argument("--simulate", action="store_true",
                    help="desktop simulator: same scene and drawing code, scripted head pose, no headset")
     r.add_argument("--frames", type=int, help="ask to exit after N frames (default: when the clip ends)")
@@ -90,16 +98,12 @@ def _load_source(args):
     if args.stream:
         if args.audio:
             raise InputError(None, "--audio", "goes with --clip", "the pose server plays a stream's audio")
-        key = None
-        if args.server_key:
-            from vr_study.stream.security import load_keys
-            key = load_keys(args.server_key).public
-        import zmq
+        from vr_study.cli.stream import _client_keys, _server_key
+        key, client = _server_key(args.server_key), _client_keys(args)
         try:
-            return StreamPoseSource(args.stream, args.avatar, key), None, 0.0
-        except zmq.ZMQError as e:
-            raise InputError(None, "--stream", f"{args.stream!r} is not a usable ZeroMQ address ({e})",
-                             "give e.g. tcp://127.0.0.1:5555") from None
+            return StreamPoseSource(args.stream, args.avatar, key, client_keys=client), None, 0.0
+        except InputError as e:  # the address: name the option it came from
+            raise InputError(args.stream, "--stream", e.problem, "give e.g. tcp://127.0.0.1:5555") from None
     if args.clip:
         from vr_study.formats import read_motion
         clip = read_motion(args.clip)
@@ -173,13 +177,17 @@ def _run(args) -> int:
             if args.capture_dir:  # honoured by the project's headless test runtime
                 os.environ["XR_HEADLESS_CAPTURE_DIR"] = str(Path(args.capture_dir).resolve())
                 os.environ["XR_HEADLESS_CAPTURE_EVERY"] = str(max(1, args.capture_every))
-            from vr_study.xr.session import NoRuntimeError, XrRunConfig, XrSessionError, run_xr
+            from vr_study.xr.session import NoRuntimeError, XrRunConfig, XrRuntimeError, XrSessionError, run_xr
             try:
                 result = run_xr(XrRunConfig(binding=args.binding, frames=args.frames), make_presenter, log)
             except NoRuntimeError as e:
                 raise InputError(None, None, str(e)) from None
             except XrSessionError as e:
                 raise InputError(None, None, f"OpenXR: {e}") from None
+            except XrRuntimeError as e:
+                print(f"error: {' '.join(str(e).split())}; the frame log holds the frames shown until then",
+                      file=sys.stderr)
+                return EXIT_XR_RUNTIME
             summary = result.summary
             report.update(mode="openxr", runtime=result.runtime_name, binding=result.binding,
                           gl_renderer=result.gl_renderer, exit_reason=result.exit_reason,
@@ -213,5 +221,5 @@ def _run(args) -> int:
     if "loss" in str(report.get("exit_reason", "")) or report.get("exit_reason") == "session lost":
         print(f"error: the OpenXR session was lost ({report['exit_reason']}); is the headset connected?",
               file=sys.stderr)
-        return 1
+        return EXIT_SESSION_LOST
     return 0

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vr_study.errors import InputError
+from vr_study.npy_header import check_npy_headers
 from vr_study.motion import MotionClip
 
 from . import amass, amuse, beat2, pixie, talkshow
@@ -51,6 +52,7 @@ def detect_format(path: str | Path) -> str:
             keys = {n[:-4] if n.endswith(".npy") else n for n in zf.namelist()}
     except zipfile.BadZipFile:
         raise InputError(path, None, "is not a readable .npz archive", "re-export the file") from None
+    check_npy_headers(path)  # before any reader lets numpy allocate what a header claims
     for fmt, mod in (("pixie", pixie), ("amuse", amuse), ("amass", amass), ("beat2", beat2)):
         if mod.matches(path, keys):
             return fmt

@@ -7,6 +7,7 @@ from typing import Iterable
 import numpy as np
 
 from vr_study.errors import InputError
+from vr_study.npy_header import check_npy_headers
 
 
 def load_arrays(path: Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
@@ -17,6 +18,7 @@ def load_arrays(path: Path, keys: Iterable[str] | None = None) -> dict[str, np.n
     reads; an object array among the loaded keys is refused, never unpickled. An ``.npy``
     file comes back as ``{"array": ...}``.
     """
+    check_npy_headers(path)  # before numpy allocates what a (crafted) header claims
     try:
         if path.suffix.lower() == ".npy":
             return {"array": np.load(path, allow_pickle=False)}

@@ -41,13 +41,13 @@ which hold PIXIE's own global poses). Translation is not estimated by PIXIE and 
 """
 from __future__ import annotations
 
-import io
 import pickle
 import re
 from pathlib import Path
 
 import numpy as np
 
+from vr_study import safe_pickle
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip, MotionMeta
 from vr_study.orientation import CAMERA_TO_Y_UP, rotate_root
@@ -65,25 +65,9 @@ def matches(path: Path, keys: set[str]) -> bool:
     return {"global_pose", "body_pose", "jaw_pose", "exp"} <= keys
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers of numpy arrays and nothing else (no code runs)."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("collections", "OrderedDict"), ("_codecs", "encode"),  # protocol 2 stores bytes via _codecs
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
 def _load_pickle(path: Path) -> dict:
     try:
-        data = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        data = safe_pickle.loads(path.read_bytes())
     except pickle.UnpicklingError as e:
         raise InputError(path, None, f"is not a PIXIE parameter pickle of plain arrays ({e})",
                          "save PIXIE's parameters as numpy arrays (its util.save_pkl does)") from None

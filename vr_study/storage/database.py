@@ -198,6 +198,30 @@ class Event:
     lsl_time_s: float | None
 
 
+def _engine(url: str, shown: str) -> Engine:
+    """An engine for ``url`` that is known to connect; bad URLs and unreachable servers are InputErrors."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    shown_safe = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", shown)  # never print a password
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise InputError(shown_safe, None, f"is not a database URL this vr-study can use ({type(e).__name__})",
+                         "give a file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB") from None
+    except ImportError as e:
+        raise InputError(shown_safe, None, f"needs the database driver '{e.name}'", "install it with pip") from None
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as e:
+        engine.dispose()
+        reason = " ".join(str(e.orig).split())[:200] if e.orig is not None else type(e).__name__
+        raise InputError(shown_safe, None, f"cannot be opened ({reason})",
+                         "check the path or URL, that the database server runs, and your access to it") from None
+    engine.dispose()  # the probe's pooled connection predates the SQLite pragmas set on connect
+    return engine
+
+
 def _is_url(url_or_path: str) -> bool:
     return "://" in url_or_path
 
@@ -219,7 +243,7 @@ class StudyDatabase:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _create_private(self.path)
             self.url = f"sqlite:///{self.path.resolve()}"
-        self.engine: Engine = create_engine(self.url, future=True)
+        self.engine: Engine = _engine(self.url, url_or_path)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
         if self.is_sqlite:

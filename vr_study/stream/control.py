@@ -1,7 +1,9 @@
 """Control messages for the pose server: JSON over a REQ/REP socket (never pickle).
 
 Requests are JSON objects with a ``cmd`` field; replies are JSON objects with ``ok`` and,
-on failure, ``error``:
+on failure, ``error``. Every request is checked against :data:`SCHEMA` (field types, finite
+numbers, bounded lengths: avatar ids at most 64 bytes, paths 4096 characters, marker text
+2048) before the server acts on it; anything else gets ``{"ok": false, "error": ...}``:
 
 - ``{"cmd": "load", "avatar": "agent", "clip": "ID or path"}``: load a clip for an avatar
 - ``{"cmd": "play", "avatar": "agent", "at_s": T, "loop": false}``: start it at monotonic
@@ -17,10 +19,12 @@ on failure, ``error``:
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import zmq
 
+from vr_study.stream.endpoint import connect
 from vr_study.stream.security import CurveKeys, make_curve_client
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -49,7 +53,7 @@ class StreamControl:
         s.setsockopt(zmq.SNDTIMEO, self._timeout_ms)
         if self._server_key is not None:
             make_curve_client(s, self._server_key, self._client_keys)
-        s.connect(self._endpoint)
+        connect(s, self._endpoint, "control address")
         return s
 
     def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
@@ -99,14 +103,98 @@ class StreamControl:
         self.close()
 
 
+#: Longest avatar id (bytes of UTF-8): the stream's topic limit (protocol.MAX_TOPIC_BYTES).
+MAX_AVATAR_BYTES = 64
+MAX_PATH_CHARS = 4096
+MAX_TEXT_CHARS = 2048
+MAX_LABEL_CHARS = 64
+#: ``play.at_s`` must lie within this many seconds of the server's clock (past, future):
+#: far-past starts of a looping clip would make the server publish every missed loop.
+AT_S_WINDOW = (60.0, 24 * 3600.0)
+
+#: cmd -> {field: (kind, required)}; kinds are checked by :func:`_check_field`.
+SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
+    "load": {"avatar": ("avatar", True), "clip": ("path", True)},
+    "play": {"avatar": ("avatar", True), "at_s": ("time_or_null", False), "loop": ("bool", False)},
+    "stop": {"avatar": ("avatar", True)},
+    "speak": {"avatar": ("avatar", True), "audio": ("path", True), "emotion": ("label", False),
+              "seed": ("seed", False)},
+    "marker": {"text": ("text", False)},
+    "status": {},
+    "shutdown": {},
+}
+
+
+def _check_field(cmd: str, name: str, kind: str, v: Any) -> None:
+    def bad(what: str) -> ValueError:
+        return ValueError(f"'{cmd}': field '{name}' {what}")
+
+    if kind in ("avatar", "path", "text", "label"):
+        if not isinstance(v, str):
+            raise bad(f"must be a string, not {type(v).__name__}")
+        limit = {"avatar": MAX_AVATAR_BYTES, "path": MAX_PATH_CHARS, "text": MAX_TEXT_CHARS,
+                 "label": MAX_LABEL_CHARS}[kind]
+        size = len(v.encode("utf-8", "surrogatepass")) if kind == "avatar" else len(v)
+        if kind in ("avatar", "path", "label") and not v:
+            raise bad("is empty")
+        if size > limit:
+            raise bad(f"is longer than {limit} {'bytes' if kind == 'avatar' else 'characters'}")
+        if kind != "text" and any(ord(ch) < 32 or 0xD800 <= ord(ch) < 0xE000 for ch in v):
+            raise bad("holds control characters")
+    elif kind == "bool":
+        if not isinstance(v, bool):
+            raise bad(f"must be true or false, not {type(v).__name__}")
+    elif kind == "seed":
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
+            raise bad("must be an integer in [0, 2^32)")
+    elif kind == "time_or_null":
+        if v is None:
+            return
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise bad("must be a finite number of seconds (monotonic clock) or null")
+    else:  # pragma: no cover - a schema typo
+        raise AssertionError(kind)
+
+
+def validate_request(req: Any) -> dict[str, Any]:
+    """Check a decoded request against :data:`SCHEMA`; return it or raise a one-line ValueError.
+
+    Every field has a type, a bounded length and (numbers) must be finite; unknown commands
+    and unknown fields are refused. Time windows that depend on the server's clock
+    (``play.at_s``) are checked by the server.
+    """
+    if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+        raise ValueError("request must be a JSON object with a string 'cmd'")
+    cmd = req["cmd"]
+    if cmd not in SCHEMA:
+        shown = cmd if len(cmd) <= 32 and cmd.isprintable() else cmd[:32].encode("unicode_escape").decode() + "..."
+        raise ValueError(f"unknown command '{shown}'; use one of {', '.join(SCHEMA)}")
+    fields = SCHEMA[cmd]
+    for name, value in req.items():
+        if name == "cmd":
+            continue
+        if name not in fields:
+            shown = name if len(name) <= 32 and name.isprintable() else name[:32].encode("unicode_escape").decode()
+            raise ValueError(f"'{cmd}': unknown field '{shown}'; allowed: {', '.join(fields) or 'none'}")
+        _check_field(cmd, name, fields[name][0], value)
+    for name, (_, required) in fields.items():
+        if required and name not in req:
+            raise ValueError(f"'{cmd}' needs the field '{name}'")
+    return req
+
+
 def parse_request(raw: bytes) -> dict[str, Any]:
-    """Decode a control request; raise ValueError with a one-line reason if it is bad."""
+    """Decode and validate a control request; raise ValueError with a one-line reason if it is bad."""
     if len(raw) > MAX_REQUEST_BYTES:
         raise ValueError("request too large")
     try:
-        req = json.loads(raw.decode("utf-8"))
+        req = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"request is not JSON ({e})") from None
-    if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
-        raise ValueError("request must be a JSON object with a string 'cmd'")
-    return req
+    except RecursionError:
+        raise ValueError("request is nested too deeply") from None
+    return validate_request(req)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"request is not JSON ({name} is not a JSON number)")

@@ -6,6 +6,7 @@ import secrets
 import numpy as np
 import zmq
 
+from vr_study.stream.endpoint import bind
 from vr_study.stream.protocol import AudioCue, encode_audio_cue, encode_pose
 from vr_study.stream.security import CurveKeys, make_curve_server
 
@@ -20,8 +21,7 @@ class PosePublisher:
         self._sock.setsockopt(zmq.SNDHWM, 10000)
         if keys is not None:
             make_curve_server(self._sock, keys)
-        self._sock.bind(endpoint)
-        self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.endpoint = bind(self._sock, endpoint, "pose address")
         self.epoch = secrets.randbits(32)
         self._seq: dict[str, int] = {}
         self._cues = 0

@@ -5,11 +5,20 @@ publishes every frame whose presentation time lies within ``lead_s`` seconds, st
 with that presentation time on the shared monotonic clock. Loaded avatars that are not
 playing repeat their held pose at ``idle_hz`` so that a renderer started late still sees
 them.
+
+Nothing a client sends can stop the loop: requests are checked against the control
+schema (:func:`vr_study.stream.control.validate_request`), larger than 64 KiB are dropped
+by ZeroMQ before they are read, multipart or malformed ones get an error reply, and a
+failure inside a command or while publishing is logged and answered, never raised.
+With CurveZMQ keys and ``allowed_clients``, a ZAP authenticator (pyzmq's
+``ThreadAuthenticator``) admits only those client public keys on both the control and
+the pose socket.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +29,10 @@ import zmq
 
 from vr_study.errors import InputError
 from vr_study.motion import MotionClip
-from vr_study.stream.control import parse_request
+from vr_study.stream.control import AT_S_WINDOW, MAX_REQUEST_BYTES, parse_request, validate_request
+from vr_study.stream.endpoint import bind
 from vr_study.stream.publisher import PosePublisher
-from vr_study.stream.security import CurveKeys, make_curve_server
+from vr_study.stream.security import CurveKeys, make_curve_server, start_authenticator
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +100,27 @@ class PoseServer:
     def __init__(self, pub_endpoint: str, control_endpoint: str, resolve_clip: ClipResolver,
                  keys: CurveKeys | None = None, lead_s: float = 0.05, idle_hz: float = 10.0,
                  context: zmq.Context | None = None, live_factory: LiveFactory | None = None,
-                 live_sample_rate_hz: int = 16000):
-        self._ctx = context or zmq.Context.instance()
-        self.publisher = PosePublisher(pub_endpoint, keys, self._ctx)
-        self._control = self._ctx.socket(zmq.REP)
-        self._control.setsockopt(zmq.LINGER, 0)
-        if keys is not None:
-            make_curve_server(self._control, keys)
-        self._control.bind(control_endpoint)
-        self.control_endpoint = self._control.getsockopt_string(zmq.LAST_ENDPOINT)
+                 live_sample_rate_hz: int = 16000, allowed_clients: list[bytes] | None = None):
+        if allowed_clients is not None and keys is None:
+            raise InputError(None, "allowed clients", "need CurveZMQ server keys", "give the server's secret key too")
+        # the ZAP handler serves a whole context: an allow-listing server gets its own
+        self._own_ctx = allowed_clients is not None and context is None
+        self._ctx = zmq.Context() if self._own_ctx else (context or zmq.Context.instance())
+        self._auth = None
+        self.publisher = self._control = None
+        try:
+            if allowed_clients is not None:
+                self._auth = start_authenticator(self._ctx, allowed_clients)
+            self.publisher = PosePublisher(pub_endpoint, keys, self._ctx)
+            self._control = self._ctx.socket(zmq.REP)
+            self._control.setsockopt(zmq.LINGER, 0)
+            self._control.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+            if keys is not None:
+                make_curve_server(self._control, keys)
+            self.control_endpoint = bind(self._control, control_endpoint, "control address")
+        except BaseException:
+            self.close()
+            raise
         self._resolve = resolve_clip
         self.lead_s = lead_s
         self.idle_hz = idle_hz
@@ -111,13 +133,15 @@ class PoseServer:
 
     # ------------------------------------------------------------------ commands
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one control request (checked against the schema first); return the reply."""
+        req = validate_request(req)
         cmd = req["cmd"]
         now = time.monotonic()
         if cmd == "load":
-            avatar, name = str(req.get("avatar", "")), str(req.get("clip", ""))
-            if not avatar:
-                raise ValueError("'load' needs an 'avatar'")
+            avatar, name = req["avatar"], req["clip"]
             clip = self._resolve(name)
+            if clip.num_frames < 1 or not (math.isfinite(clip.fps) and clip.fps > 0):
+                raise ValueError(f"clip '{name}' has no frames or no positive frame rate")
             self.tracks[avatar] = _Track(clip, name)
             return {"ok": True, "frames": clip.num_frames, "fps": clip.fps, "duration_s": clip.duration_s}
         if cmd == "speak":
@@ -125,6 +149,9 @@ class PoseServer:
         if cmd == "play":
             tr = self._track(req)
             at = req.get("at_s")
+            if at is not None and not now - AT_S_WINDOW[0] <= at <= now + AT_S_WINDOW[1]:
+                raise ValueError(f"'play': field 'at_s' is {at:.3f}, more than {AT_S_WINDOW[0]:g} s before or "
+                                 f"{AT_S_WINDOW[1]:g} s after the server's monotonic clock ({now:.3f})")
             tr.start_s = float(at) if at is not None else now + self.lead_s
             tr.loop = bool(req.get("loop", False))
             tr.next_frame = 0
@@ -271,19 +298,50 @@ class PoseServer:
             now = time.monotonic()
             if until_s is not None and now >= until_s:
                 break
-            next_due = self.tick(now)
+            try:
+                next_due = self.tick(now)
+            except Exception:  # noqa: BLE001 - publishing must not stop the server: drop what failed
+                log.exception("publishing failed; stopping every avatar's playback")
+                for tr in self.tracks.values():
+                    tr.start_s = None
+                    tr.last_idle_s = now
+                self.live.clear()
+                next_due = now + 1.0 / self.idle_hz
             wait_ms = max(0.0, (next_due - time.monotonic()) * 1000.0)
             if dict(poller.poll(timeout=min(wait_ms, 100.0))):
-                raw = self._control.recv()
-                try:
-                    reply = self.handle(parse_request(raw))
-                except (ValueError, InputError) as e:
-                    reply = {"ok": False, "error": str(e)}
-                self._control.send_string(json.dumps(reply))
+                self._serve_one()
+
+    def _serve_one(self) -> None:
+        """Answer one control request; whatever it holds, the loop goes on."""
+        try:
+            parts = self._control.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            if len(parts) != 1:
+                raise ValueError(f"request has {len(parts)} frames; send one JSON frame")
+            reply = self.handle(parse_request(parts[0]))
+        except (ValueError, InputError) as e:
+            reply = {"ok": False, "error": " ".join(str(e).split())[:1000]}
+        except Exception as e:  # noqa: BLE001 - a command failing inside must not stop the server
+            log.exception("control command failed")
+            reply = {"ok": False, "error": f"server error ({type(e).__name__}); see the server log"}
+        try:
+            self._control.send_string(json.dumps(reply))
+        except zmq.ZMQError:  # the client went away; REP is ready for the next request
+            log.warning("could not send the control reply", exc_info=True)
 
     def close(self) -> None:
-        self.publisher.close()
-        self._control.close(0)
+        if self.publisher is not None:
+            self.publisher.close()
+        if self._control is not None:
+            self._control.close(0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._own_ctx:
+            self._ctx.term()
+            self._own_ctx = False
 
 
 def library_resolver(library_dir: str | Path | None) -> ClipResolver:

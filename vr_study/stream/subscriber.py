@@ -16,7 +16,8 @@ import zmq
 from vr_study.stream.jitter import BufferStats, JitterBuffer
 from vr_study.stream.protocol import (AudioCue, MalformedMessage, PoseSample, decode_audio_cue, decode_pose,
                                      is_audio_cue)
-from vr_study.stream.security import make_curve_client
+from vr_study.stream.endpoint import connect
+from vr_study.stream.security import CurveKeys, make_curve_client
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,13 @@ class PoseSubscriber:
     """Receive poses for ``avatars`` (all avatars when None) from ``endpoint``.
 
     ``server_public_key``: the pose server's CURVE public key (bytes, Z85); when given,
-    only that server is accepted.
+    only that server is accepted. ``client_keys``: this renderer's own key pair, which a
+    server with a client allow-list requires.
     """
 
     def __init__(self, endpoint: str, avatars: list[str] | None = None, server_public_key: bytes | None = None,
-                 context: zmq.Context | None = None, buffer_capacity: int = 256):
+                 context: zmq.Context | None = None, buffer_capacity: int = 256,
+                 client_keys: CurveKeys | None = None):
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -50,11 +53,11 @@ class PoseSubscriber:
         self._sock.setsockopt(zmq.RECONNECT_IVL, 50)
         self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
         if server_public_key is not None:
-            make_curve_client(self._sock, server_public_key)
+            make_curve_client(self._sock, server_public_key, client_keys)
         self._wanted = set(avatars) if avatars else None
         for a in (avatars or [""]):
             self._sock.setsockopt(zmq.SUBSCRIBE, a.encode("utf-8"))
-        self._sock.connect(endpoint)
+        connect(self._sock, endpoint, "pose address")
         self._buffers: dict[str, JitterBuffer] = {}
         self._capacity = buffer_capacity
         self._dropped_malformed = 0

@@ -67,10 +67,12 @@ class SimulatedDriver:
 class StreamDriver:
     """Drives the pose server over its control socket (``vr-study stream serve``)."""
 
-    def __init__(self, control_endpoint: str, avatar: str = "agent", lead_s: float = 0.2, timeout_s: float = 2.0):
+    def __init__(self, control_endpoint: str, avatar: str = "agent", lead_s: float = 0.2, timeout_s: float = 2.0,
+                 server_public_key: bytes | None = None, client_keys=None):
         from vr_study.stream.control import StreamControl
 
-        self.control = StreamControl(control_endpoint, timeout_s=timeout_s)
+        self.control = StreamControl(control_endpoint, timeout_s=timeout_s, server_public_key=server_public_key,
+                                     client_keys=client_keys)
         self.avatar, self.lead_s = avatar, lead_s
         self.last_error: str | None = None
 

@@ -9,6 +9,9 @@ Files written to the output folder (each through a temporary file, then renamed)
 - ``events.csv``: the event log (wall and monotonic time, LSL time of markers);
 - ``codebook.md`` and ``codebook.csv``: what every column and instrument item means.
 
+Text cells that a spreadsheet would run as a formula get a leading ``'`` (see
+:func:`neutralise`, documented in the codebook); numbers are written as numbers.
+
 Instrument knowledge (subscales, ranges, reversed items, which option is correct) comes from
 ``item_info``, built by the CLI from the questionnaire definitions; the core does not import
 ``questionnaires``.
@@ -99,6 +102,25 @@ class ItemInfo:
     correct_from: str | None = None
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+FORMULA_NOTE = ("Text cells (free-text answers, labels, ids) that begin with `=`, `+`, `-`, `@`, a tab or a "
+                "carriage return are written with a leading single quote (`'`) so that spreadsheet programs show "
+                "them as text instead of running them as formulas (OWASP CSV-injection rule). Strip that one "
+                "leading quote to get the typed text back. Numbers are never changed: a negative number stays a "
+                "number.")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    >>> neutralise("=HYPERLINK(\"http://x\")"), neutralise("-1"), neutralise("fine")
+    ('\'=HYPERLINK("http://x")', "'-1", 'fine')
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
@@ -106,12 +128,16 @@ def _fmt(v: Any) -> str:
         return "1" if v else "0"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return str(v)
+    if isinstance(v, (int, float)):
+        return str(v)  # numbers stay numbers (a negative number is not a formula)
+    return neutralise(str(v))
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF (with "\n" alone a
+    # bare CR in free text went out unquoted and split the row in every reader)
+    w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(header)
     for r in rows:
         w.writerow([_fmt(v) for v in r])
@@ -265,7 +291,8 @@ def export_study(db: StudyDatabase, out_dir: str | Path,
 
 
 def codebook_markdown(header: list[str], item_info: Mapping[tuple[str, str], ItemInfo]) -> str:
-    lines = ["# Codebook", "", "## responses.csv", "", "One row per answered item (tidy/long format).", "",
+    lines = ["# Codebook", "", "## Text cells that look like formulas", "", FORMULA_NOTE, "",
+             "## responses.csv", "", "One row per answered item (tidy/long format).", "",
              "| column | meaning |", "|---|---|"]
     for col in header:
         lines.append(f"| `{col}` | {COLUMN_DOC.get(col, 'level of the study factor of this name')} |")

@@ -36,9 +36,9 @@ class EspeakNg:
         out = Path(out_dir) / f"tts_{key}.wav"
         if out.is_file():
             return out
-        with atomic_path(out) as tmp:
+        with atomic_path(out) as tmp:  # "--": text starting with "-" is spoken, not taken as an option
             subprocess.run([self.executable, "-v", self.voice, "-s", str(self.rate_wpm), "-p", str(self.pitch),
-                            "-w", str(tmp), text], check=True, capture_output=True, timeout=60)
+                            "-w", str(tmp), "--", text], check=True, capture_output=True, timeout=60)
         return out
 
 

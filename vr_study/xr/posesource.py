@@ -86,10 +86,11 @@ class StreamPoseSource:
     """
 
     def __init__(self, endpoint: str, avatars: list[str] | None = None, server_public_key: bytes | None = None,
-                 max_avatars: int = 4):
+                 max_avatars: int = 4, client_keys=None):
         from vr_study.stream import PoseSubscriber
 
-        self._sub = PoseSubscriber(endpoint, avatars=avatars, server_public_key=server_public_key)
+        self._sub = PoseSubscriber(endpoint, avatars=avatars, server_public_key=server_public_key,
+                                   client_keys=client_keys)
         self._fixed = list(avatars) if avatars else None
         self._max = max_avatars
 

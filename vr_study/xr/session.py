@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from vr_study.xr.clock import WaitFrameClock
 from vr_study.xr.framelog import FrameLog, FrameRecord, FrameSummary
 from vr_study.xr.viewmath import Fov, Pose, projection_matrix, view_matrix
 
@@ -40,6 +41,10 @@ class NoRuntimeError(RuntimeError):
 
 class XrSessionError(RuntimeError):
     """The runtime refused something the renderer needs (one line, for the user)."""
+
+
+class XrRuntimeError(RuntimeError):
+    """An OpenXR call failed with an error the renderer does not expect (one line)."""
 
 
 @dataclass
@@ -64,8 +69,46 @@ class XrRunResult:
     states: list[str] = field(default_factory=list)
 
 
-def _no_runtime_message() -> str:
-    return ("no OpenXR runtime found (start SteamVR or Monado, or set XR_RUNTIME_JSON); "
+def _manifest_problem(path: str) -> str | None:
+    """Why the runtime manifest at ``path`` cannot be used, or None if it looks usable."""
+    import json
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return "does not exist"
+    try:
+        lib = json.loads(p.read_text(encoding="utf-8"))["runtime"]["library_path"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return "is not an OpenXR runtime manifest (JSON with runtime.library_path)"
+    lib_path = Path(lib) if Path(lib).is_absolute() else p.parent / lib
+    if "/" in lib and not lib_path.is_file():
+        return f"names the library {lib_path}, which does not exist"
+    return None
+
+
+def _no_runtime_message(error: BaseException | None = None) -> str:
+    """One line: what the loader looked at and found, and what to do."""
+    env = os.environ.get("XR_RUNTIME_JSON")
+    if env:
+        problem = _manifest_problem(env)
+        found = (f"XR_RUNTIME_JSON={env} {problem}" if problem else
+                 f"the runtime in XR_RUNTIME_JSON={env} did not start ({type(error).__name__ if error else 'failed'})")
+        fix = "point XR_RUNTIME_JSON at a working runtime manifest, or unset it"
+    else:
+        dirs = [os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")]
+        dirs += (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") + ["/etc", "/usr/share", "/usr/local/share"]
+        cands = [os.path.join(d, "openxr", "1", "active_runtime.json") for d in dirs if d]
+        existing = [c for c in cands if os.path.exists(c)]
+        if existing:
+            problem = _manifest_problem(existing[0])
+            found = (f"the active runtime {existing[0]} {problem}" if problem else
+                     f"the active runtime {existing[0]} did not start ({type(error).__name__ if error else 'failed'})")
+        else:
+            found = "XR_RUNTIME_JSON is unset and no active_runtime.json exists in " + ", ".join(
+                os.path.dirname(os.path.dirname(os.path.dirname(c))) for c in cands)
+        fix = "start SteamVR or Monado (which install an active runtime), or set XR_RUNTIME_JSON"
+    return (f"no OpenXR runtime: {found}; {fix}; "
             "to try the scene without a headset run: vr-study xr run --simulate")
 
 
@@ -107,7 +150,7 @@ def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log:
     if failed is not None:
         if os.environ.get("VR_STUDY_DEBUG"):
             sys.stderr.write(loader_messages())
-        raise NoRuntimeError(_no_runtime_message()) from failed
+        raise NoRuntimeError(_no_runtime_message(failed)) from failed
     sys.stderr.write(loader_messages())
     needed = graphics.required_extensions(kind)
     missing = [e for e in needed if e not in available]
@@ -123,8 +166,12 @@ def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log:
         enabled_extension_names=extensions))
     try:
         return _run_instance(xr, instance, kind, extensions, config, make_presenter, frame_log or FrameLog(None))
+    except xr.ResultException as e:  # an error result the frame loop does not handle
+        raise XrRuntimeError(f"the OpenXR runtime failed: {type(e).__name__} ({' '.join(str(e).split())[:200]})") \
+            from e
     finally:
-        xr.destroy_instance(instance)
+        with contextlib.suppress(xr.ResultException):
+            xr.destroy_instance(instance)
 
 
 def _run_instance(xr: Any, instance: Any, kind: str, extensions: list[str], config: XrRunConfig,
@@ -188,7 +235,7 @@ class _FrameLoop:
         self.images: list[list[int]] = []
         self.scene = None
         self.presenter = None
-        self._clock_offset_s: float | None = None
+        self.fallback_clock = None if self.timespec else WaitFrameClock()
 
     # ------------------------------------------------------------------ setup
     def setup(self, make_presenter: Callable[[Any], Any]) -> None:
@@ -232,13 +279,12 @@ class _FrameLoop:
 
     # ------------------------------------------------------------------ time
     def to_monotonic_s(self, xr_time_ns: int) -> float:
-        """XrTime -> CLOCK_MONOTONIC seconds (XR_KHR_convert_timespec_time when offered)."""
+        """XrTime -> CLOCK_MONOTONIC seconds: XR_KHR_convert_timespec_time when offered, else
+        calibrated from the runtime's own xrWaitFrame predictions (:mod:`vr_study.xr.clock`)."""
         if self.timespec:
             ts = self.xr.convert_time_to_timespec_time_khr(self.instance, xr_time_ns)
             return ts.tv_sec + ts.tv_nsec * 1e-9
-        if self._clock_offset_s is None:  # estimate: the frame is displayed ~2 periods after waiting
-            self._clock_offset_s = time.monotonic() + 0.022 - xr_time_ns * 1e-9
-        return xr_time_ns * 1e-9 + self._clock_offset_s
+        return self.fallback_clock.to_monotonic_s(xr_time_ns)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> str:
@@ -311,6 +357,9 @@ class _FrameLoop:
     def one_frame(self) -> None:
         xr = self.xr
         frame_state = xr.wait_frame(self.session, xr.FrameWaitInfo())
+        if self.fallback_clock is not None:
+            self.fallback_clock.observe(time.monotonic(), int(frame_state.predicted_display_time),
+                                        int(frame_state.predicted_display_period))
         t0 = time.perf_counter()
         try:
             xr.begin_frame(self.session, xr.FrameBeginInfo())

@@ -8,7 +8,7 @@
  * XR_MNDX_egl_enable), XR_KHR_convert_timespec_time and XR_MND_headless, and it can write
  * out what each eye was shown.
  *
- * Units: metres, radians, XrTime = CLOCK_MONOTONIC nanoseconds.
+ * Units: metres, radians, XrTime = CLOCK_MONOTONIC nanoseconds (+ XR_HEADLESS_TIME_OFFSET_NS).
  *
  * Environment (all optional):
  *   XR_HEADLESS_HEAD_POSE      "x,y,z[,qx,qy,qz,qw]" head pose in STAGE (default 0,1.6,0)
@@ -23,6 +23,12 @@
  *   XR_HEADLESS_LOSS_AFTER_FRAMES  after N submitted frames, the session becomes LOSS_PENDING
  *   XR_HEADLESS_NO_PACING      "1": xrWaitFrame does not sleep to the 90 Hz display cadence
  *   XR_HEADLESS_LOG            file: one JSON line per submitted frame (time, layers, views)
+ *   XR_HEADLESS_FAIL_AFTER_FRAMES  after N submitted frames, xrEndFrame fails with
+ *                              XR_ERROR_RUNTIME_FAILURE (an unexpected runtime error)
+ *   XR_HEADLESS_NO_TIMESPEC    "1": do not offer XR_KHR_convert_timespec_time (like runtimes
+ *                              without it), so applications must map XrTime themselves
+ *   XR_HEADLESS_TIME_OFFSET_NS XrTime = CLOCK_MONOTONIC + this many nanoseconds (default 0;
+ *                              real runtimes may use another epoch)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -200,10 +206,13 @@ static void view_size(uint32_t *w, uint32_t *h) {
     } else { *w = 640; *h = 720; }
 }
 
-static XrTime now_ns(void) {
+static XrTime time_offset_ns(void) { return (XrTime)env_double("XR_HEADLESS_TIME_OFFSET_NS", 0.0); }
+static int offers_timespec(void) { return !env_long("XR_HEADLESS_NO_TIMESPEC", 0); }
+
+static XrTime now_ns(void) { /* XrTime now */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (XrTime)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (XrTime)ts.tv_sec * 1000000000LL + ts.tv_nsec + time_offset_ns();
 }
 
 /* ---- pose math ---- */
@@ -345,10 +354,11 @@ static XrResult rt_xrEnumerateInstanceExtensionProperties(const char *layerName,
                                                           uint32_t *count, XrExtensionProperties *props) {
     if (layerName && *layerName) return XR_ERROR_API_LAYER_NOT_PRESENT;
     if (!count) return XR_ERROR_VALIDATION_FAILURE;
-    *count = N_EXTENSIONS;
+    uint32_t n = offers_timespec() ? N_EXTENSIONS : N_EXTENSIONS - 1; /* timespec is the last entry */
+    *count = n;
     if (cap == 0) return XR_SUCCESS;
-    if (cap < N_EXTENSIONS) return XR_ERROR_SIZE_INSUFFICIENT;
-    for (uint32_t i = 0; i < N_EXTENSIONS; i++) {
+    if (cap < n) return XR_ERROR_SIZE_INSUFFICIENT;
+    for (uint32_t i = 0; i < n; i++) {
         if (props[i].type != XR_TYPE_EXTENSION_PROPERTIES) return XR_ERROR_VALIDATION_FAILURE;
         strncpy(props[i].extensionName, k_extensions[i], XR_MAX_EXTENSION_NAME_SIZE - 1);
         props[i].extensionName[XR_MAX_EXTENSION_NAME_SIZE - 1] = 0;
@@ -377,7 +387,7 @@ static XrResult rt_xrCreateInstance(const XrInstanceCreateInfo *ci, XrInstance *
         if (!strcmp(e, XR_KHR_OPENGL_ENABLE_EXTENSION_NAME)) inst->ext_opengl = 1;
         else if (!strcmp(e, XR_MNDX_EGL_ENABLE_EXTENSION_NAME)) inst->ext_egl = 1;
         else if (!strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME)) inst->ext_headless = 1;
-        else if (!strcmp(e, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME)) inst->ext_timespec = 1;
+        else if (!strcmp(e, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME) && offers_timespec()) inst->ext_timespec = 1;
         else { free(inst); return XR_ERROR_EXTENSION_NOT_PRESENT; }
     }
     inst->magic = MAGIC_INSTANCE;
@@ -922,7 +932,8 @@ static XrResult rt_xrWaitFrame(XrSession session, const XrFrameWaitInfo *wi, XrF
     if (!env_long("XR_HEADLESS_NO_PACING", 0)) {
         XrTime wake = display - 2 * DISPLAY_PERIOD_NS;
         if (wake > now) {
-            struct timespec ts = {(time_t)(wake / 1000000000LL), (long)(wake % 1000000000LL)};
+            XrTime mono = wake - time_offset_ns();
+            struct timespec ts = {(time_t)(mono / 1000000000LL), (long)(mono % 1000000000LL)};
             while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
         }
     }
@@ -1080,6 +1091,8 @@ static XrResult rt_xrEndFrame(XrSession session, const XrFrameEndInfo *ei) {
         set_state(s, XR_SESSION_STATE_VISIBLE);
         set_state(s, XR_SESSION_STATE_FOCUSED);
     }
+    long fail_after = env_long("XR_HEADLESS_FAIL_AFTER_FRAMES", 0);
+    if (fail_after > 0 && s->frames_submitted >= (uint64_t)fail_after) return XR_ERROR_RUNTIME_FAILURE;
     long loss_after = env_long("XR_HEADLESS_LOSS_AFTER_FRAMES", 0);
     if (loss_after > 0 && s->frames_submitted >= (uint64_t)loss_after && !s->loss_pending) {
         set_state(s, XR_SESSION_STATE_LOSS_PENDING);
@@ -1281,13 +1294,14 @@ static XrResult rt_xrStopHapticFeedback(XrSession session, const XrHapticActionI
 static XrResult rt_xrConvertTimespecTimeToTimeKHR(XrInstance instance, const struct timespec *ts, XrTime *t) {
     CHECK_HANDLE((Instance *)instance, MAGIC_INSTANCE, XR_ERROR_HANDLE_INVALID);
     if (!ts || !t) return XR_ERROR_VALIDATION_FAILURE;
-    *t = (XrTime)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+    *t = (XrTime)ts->tv_sec * 1000000000LL + ts->tv_nsec + time_offset_ns();
     return XR_SUCCESS;
 }
 static XrResult rt_xrConvertTimeToTimespecTimeKHR(XrInstance instance, XrTime t, struct timespec *ts) {
     CHECK_HANDLE((Instance *)instance, MAGIC_INSTANCE, XR_ERROR_HANDLE_INVALID);
     if (!ts) return XR_ERROR_VALIDATION_FAILURE;
     if (t <= 0) return XR_ERROR_TIME_INVALID;
+    t -= time_offset_ns();
     ts->tv_sec = (time_t)(t / 1000000000LL);
     ts->tv_nsec = (long)(t % 1000000000LL);
     return XR_SUCCESS;
