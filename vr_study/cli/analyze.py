@@ -223,7 +223,7 @@ def _check_table(path: Path) -> None:
 
 
 def _check_values(data, args) -> None:
-    """Numbers in value/value_scored are finite (unknown --items are refused while reading)."""
+    """Numbers in value/value_scored are finite; --items names items that are in the data."""
     import math
 
     for col in ("value", "value_scored"):
@@ -237,6 +237,13 @@ def _check_values(data, args) -> None:
             if not math.isfinite(v):
                 raise InputError(args.data, col, f"is {text!r} in data row {i + 1}",
                                  "ratings must be finite numbers; correct or remove that row")
+    wanted = _split(args.items)
+    if wanted:
+        known = sorted(set(data["item"].tolist()))
+        unknown = [i for i in wanted if i not in known]
+        if unknown:
+            raise InputError(None, "--items", f"names {', '.join(unknown)}, which the data does not have",
+                             f"choose among: {', '.join(known[:30])}")
 
 
 def _build_whole(out: Path, build):
