@@ -11,6 +11,10 @@ Python API (long-format DataFrames in, DataFrames out; same numbers as
     fit = analysis.mixedlm(df, analysis.factorial_formula("value", ["method", "emotion"]),
                            "participant_id", vc={"clip": "clip_id"})
     fit.tests, fit.emmeans("method"), fit.pairwise("method")
+    fit = analysis.study_model(df, "value", ["method", "emotion"], "participant_id",
+                               clip="clip_id")   # fit.structure, fit.variance_components
+    analysis.clmm(df, "value", ["method", "emotion"], "participant_id")
+    analysis.recognition_glmm(rec, clip="clip_id")     # binomial GLMM (Laplace)
     analysis.friedman(df, "value", "method", "participant_id")
     analysis.wilcoxon_pairwise(df, "value", "method", "participant_id")
     analysis.build_report(analysis.simulate_study(48, seed=1), "report/")
@@ -28,9 +32,11 @@ _EXPORTS = {
     "calibrate": "analysis.calibration", "power": "analysis.power",
     "rm_anova": "analysis.repeated_measures",
     "mixedlm": "analysis.mixed", "factorial_formula": "analysis.mixed",
-    "MixedLMResult": "analysis.mixed",
+    "MixedLMResult": "analysis.mixed", "study_model": "analysis.mixed",
     "friedman": "analysis.nonparametric", "wilcoxon_pairwise": "analysis.nonparametric",
     "ordered_logit": "analysis.ordinal", "ordinal_gee": "analysis.ordinal",
+    "clmm": "analysis.ordinal", "glmm_binomial": "analysis.glmm",
+    "recognition_glmm": "analysis.recognition",
     "accuracy": "analysis.recognition", "confusion": "analysis.recognition",
     "gee_binomial": "analysis.recognition",
     "cronbach_alpha": "analysis.reliability",

@@ -1,24 +1,29 @@
-"""Linear mixed models (statsmodels MixedLM) with Wald tests, marginal means and contrasts.
+"""Linear mixed models with REML, Satterthwaite / Kenward-Roger F tests, marginal means.
 
-``mixedlm(df, "value ~ C(method, Sum)*C(emotion, Sum)", groups="participant_id")`` fits a
-random-intercept model by REML; ``vc={"clip": "clip_id"}`` adds crossed random intercepts
-(all rows in one group, one variance component per grouping column, which is how
-statsmodels expresses crossed effects). Estimates match ``lme4::lmer(value ~ method*emotion
-+ (1|participant_id) [+ (1|clip_id)])`` with sum-to-zero contrasts.
+* :func:`mixedlm` fits exactly the random intercepts it is given, so a published
+  ``lmer`` model can be reproduced: ``mixedlm(df, "value ~ C(method, Sum)*C(emotion, Sum)",
+  "participant_id", vc={"clip": "clip_id"})`` is ``lmer(value ~ method*emotion +
+  (1|participant_id) + (1|clip_id))`` with sum-to-zero contrasts; lme4-style terms in the
+  formula work too (``"value ~ C(method, Sum) + (1|participant_id) +
+  (1|participant_id:method)"``), and a ``vc`` value may name an interaction of columns
+  (``"participant_id:method"``).
+* :func:`study_model` fits the report's default model: participant intercept plus
+  participant x within-factor intercepts (the maximal such structure the data support,
+  components estimated at zero dropped), plus a crossed clip intercept when a clip column is
+  given. ``fit.structure`` states the kept structure in lme4 syntax.
 
-Per-term tests are Wald chi-square tests of all the term's coefficients (as
-``car::Anova(m, type = 3, test.statistic = "Chisq")``), which is Type III when the formula
-uses sum coding (``C(x, Sum)``, see :func:`factorial_formula`). statsmodels has no
-Satterthwaite or Kenward-Roger degrees of freedom, so we report chi-square (and z for
-contrasts) with asymptotic normal reference distributions, like ``emmeans`` with
-``lmer.df = "asymptotic"``; with 48 participants the difference to Satterthwaite F tests
-is small, but it is anti-conservative for very small samples.
+Every fit is REML (:mod:`analysis.lmm`); ``fit.fixed`` holds ``(X'V^-1 X)^-1`` standard
+errors and Satterthwaite t tests; ``fit.tests`` holds one F test per model term (Type III:
+all the term's sum-coded coefficients are zero, as ``lmerTest::anova(m, type = 3)``) with
+Satterthwaite denominator df by default or Kenward-Roger (``ddf="Kenward-Roger"``, as
+``anova(m, ddf = "Kenward-Roger")`` / pbkrtest). Marginal means and pairwise contrasts use
+t tests with the same df method (as ``emmeans`` with ``lmer.df = "satterthwaite"`` or
+``"kenward-roger"``).
 """
 from __future__ import annotations
 
 import itertools
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -26,8 +31,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.design import AnalysisError, check_columns, levels
+from analysis.lmm import REMLFit, VCBlock, fit_reml
 from analysis.multiplicity import adjust_p
-from analysis.design import AnalysisError, check_columns
+
+DDF = ("Satterthwaite", "Kenward-Roger")
+_RANDOM = re.compile(r"\+?\s*\(\s*1\s*\|\s*([^)]+?)\s*\)")
 
 
 def factorial_formula(dv: str, factors: Sequence[str]) -> str:
@@ -42,44 +51,95 @@ def _pretty(term: str) -> str:
 
 @dataclass
 class MixedLMResult:
-    """A fitted mixed model and its tables (all DataFrames)."""
+    """A fitted linear mixed model and its tables (all DataFrames).
 
-    fixed: pd.DataFrame        # term (column name), coef, SE, z, p, ci_low, ci_high
-    tests: pd.DataFrame        # term, chi2, df, p  (Wald, per model term)
-    variances: pd.DataFrame    # component, variance, sd
+    ``fixed``: term, coef, SE, df, t, p, ci_low, ci_high (Satterthwaite / KR df);
+    ``tests``: term, F, df1, df2, p (Type III F per model term);
+    ``variances``: component, variance, sd (random-effect and residual variances);
+    ``structure``: the random part in lme4 syntax, e.g. ``(1 | participant_id) + (1 | clip_id)``.
+    """
+
+    fixed: pd.DataFrame
+    tests: pd.DataFrame
+    variances: pd.DataFrame
+    structure: str
     n_obs: int
     n_groups: dict
     converged: bool
-    result: object = field(repr=False)   # statsmodels MixedLMResults
-    factors: dict = field(repr=False, default_factory=dict)  # variable -> levels
+    ddf: str
+    formula: str
+    fit: REMLFit = field(repr=False)
+    design_info: object = field(repr=False, default=None)
+    factors: dict = field(repr=False, default_factory=dict)  # variable -> (code, levels)
+    dropped: list = field(default_factory=list)  # components removed as singular
+
+    @property
+    def variance_components(self) -> dict[str, float]:
+        """Component name -> estimated variance (rating units squared), incl. residual."""
+        return dict(zip(self.variances["component"], self.variances["variance"].astype(float)))
 
     def emmeans(self, spec: str | Sequence[str]) -> pd.DataFrame:
-        """Estimated marginal means (equal weights over other factors), 95% Wald CIs."""
+        """Estimated marginal means (equal weights over other factors), 95% t CIs."""
         return emmeans(self, spec)
 
     def pairwise(self, spec: str | Sequence[str], adjust: str = "holm") -> pd.DataFrame:
-        """All pairwise differences of marginal means with z tests and adjusted p."""
+        """All pairwise differences of marginal means with t tests and adjusted p."""
         return pairwise(self, spec, adjust)
 
+    def contrast_df(self, l: np.ndarray) -> float:
+        """Denominator df of a single contrast ``l'beta`` by this fit's df method."""
+        if self.ddf == "Kenward-Roger":
+            return self.fit.contrast_df_kr(l)
+        return self.fit.contrast_df(l)
 
-def mixedlm(df: pd.DataFrame, formula: str, groups: str, *, vc: dict[str, str] | None = None,
-            reml: bool = True) -> MixedLMResult:
-    """Fit a linear mixed model with random intercepts.
+    def cov_beta(self) -> np.ndarray:
+        """Covariance of the fixed effects used for tests (KR-adjusted under KR)."""
+        return self.fit.cov_beta_kr if self.ddf == "Kenward-Roger" else self.fit.cov_beta
 
-    Args:
-        df: long-format data, one row per observation.
-        formula: patsy formula, e.g. ``factorial_formula("value", ["method", "emotion"])``.
-        groups: column with the participant id (random intercept per participant).
-        vc: extra crossed random intercepts, name -> column (e.g. ``{"clip": "clip_id"}``).
-        reml: REML (default, as lmer) or ML.
-    """
-    import statsmodels.formula.api as smf
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    check_columns(df, [groups, *(vc or {}).values()])
+def _split_formula(formula: str) -> tuple[str, list[str]]:
+    """Remove lme4 ``(1|g)`` terms from a formula -> (fixed formula, grouping specs)."""
+    groups = _RANDOM.findall(formula)
+    fixed = _RANDOM.sub("", formula).strip()
+    fixed = re.sub(r"\+\s*$", "", fixed).strip()
+    if fixed.endswith("~"):
+        fixed += " 1"
+    return fixed, groups
+
+
+def _codes(data: pd.DataFrame, spec: str) -> tuple[np.ndarray, int]:
+    cols = [c.strip() for c in spec.split(":")]
+    check_columns(data, cols)
+    key = data[cols[0]].astype(str)
+    for c in cols[1:]:
+        key = key + "\x1f" + data[c].astype(str)
+    codes, uniq = pd.factorize(key)
+    return codes, len(uniq)
+
+
+def _random_terms(groups: str | None, vc: dict | None, formula_groups: list[str]
+                  ) -> list[tuple[str, str]]:
+    """(component name, grouping spec) pairs, in the order given."""
+    terms: list[tuple[str, str]] = []
+    if groups:
+        terms.append(("participant", groups))
+    for name, spec in (vc or {}).items():
+        spec = ":".join(spec) if isinstance(spec, (list, tuple)) else spec
+        terms.append((name, spec))
+    for g in formula_groups:
+        terms.append((g.replace(" ", ""), g.replace(" ", "")))
+    return terms
+
+
+def _prepare(df: pd.DataFrame, formula: str, specs: list[str]):
+    import patsy
+
+    fixed_formula, _ = _split_formula(formula)
     data = df.reset_index(drop=True).copy()
-    dv = formula.split("~")[0].strip()
+    dv = fixed_formula.split("~")[0].strip()
     check_columns(data, [dv])
+    for s in specs:
+        check_columns(data, [c.strip() for c in s.split(":")])
     y = pd.to_numeric(data[dv], errors="coerce")
     if y.isna().any():
         raise AnalysisError(f"'{dv}' has {int(y.isna().sum())} missing or non-numeric values",
@@ -87,68 +147,145 @@ def mixedlm(df: pd.DataFrame, formula: str, groups: str, *, vc: dict[str, str] |
     data[dv] = y
     if y.nunique() < 2:
         raise AnalysisError(f"all values of '{dv}' are equal", "there is nothing to model")
-    if data[groups].nunique() < 2:
-        raise AnalysisError(f"only one level of '{groups}'", "a mixed model needs several")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # xtol/ftol do reach scipy's Powell
-        if vc:
-            data["_all"] = 1
-            vcf = {"participant": f"0 + C({groups})"}
-            vcf.update({name: f"0 + C({col})" for name, col in vc.items()})
-            model = smf.mixedlm(formula, data, groups="_all", vc_formula=vcf, re_formula="0")
-        else:
-            model = smf.mixedlm(formula, data, groups=data[groups])
-        res = None
-        for method in ("powell", "nm", "lbfgs"):
-            try:
-                res = model.fit(reml=reml, method=[method], xtol=1e-10, ftol=1e-12,
-                                maxiter=5000)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-            if res.converged:
-                break
-    if res is None:
-        raise AnalysisError("the mixed model could not be fitted (singular fit)",
-                            "simplify the model (fewer random effects or factors)")
-    k = len(res.fe_params)
-    b = res.fe_params.to_numpy()
-    V = res.cov_params().to_numpy()[:k, :k]
-    se = np.sqrt(np.diag(V))
-    z = b / se
-    fixed = pd.DataFrame({"term": res.fe_params.index, "coef": b, "SE": se, "z": z,
-                          "p": 2 * stats.norm.sf(np.abs(z)),
-                          "ci_low": b - 1.959963984540054 * se,
-                          "ci_high": b + 1.959963984540054 * se})
-    info = model.data.model_spec
+    try:
+        X = patsy.dmatrix(fixed_formula.split("~", 1)[1], data, NA_action="raise")
+    except patsy.PatsyError as e:
+        raise AnalysisError(f"bad model formula '{formula}': {e}".splitlines()[0],
+                            "write it like factorial_formula(dv, factors)") from None
+    return data, y.to_numpy(float), np.asarray(X, float), X.design_info, fixed_formula
+
+
+def _structure(terms: Sequence[tuple[str, str]]) -> str:
+    return " + ".join(f"(1 | {spec})" for _, spec in terms) or "(none)"
+
+
+def _reml(data, y, X, terms, theta0=None) -> REMLFit:
+    blocks = []
+    for name, spec in terms:
+        codes, n_lev = _codes(data, spec)
+        if n_lev < 2:
+            raise AnalysisError(f"only one level of '{spec}'", "a random effect needs several")
+        blocks.append(VCBlock(name, codes, n_lev))
+    try:
+        return fit_reml(y, X, blocks, theta0)
+    except np.linalg.LinAlgError:
+        raise AnalysisError("the mixed model could not be fitted (rank-deficient or singular "
+                            "design)", "check for empty cells or simplify the model") from None
+
+
+def _fit(data, y, X, info, fixed_formula, terms, ddf, theta0=None, dropped=()):
+    if ddf not in DDF:
+        raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
+    fit = _reml(data, y, X, terms, theta0)
+    return _result(fit, data, info, fixed_formula, terms, ddf, list(dropped))
+
+
+def _result(fit: REMLFit, data, info, fixed_formula, terms, ddf, dropped) -> MixedLMResult:
+    cov = fit.cov_beta_kr if ddf == "Kenward-Roger" else fit.cov_beta
+    b = fit.beta
+    se = np.sqrt(np.diag(cov))
+    p_ = len(b)
+    dfs = []
+    for j in range(p_):
+        e = np.zeros(p_)
+        e[j] = 1.0
+        dfs.append(fit.contrast_df_kr(e) if ddf == "Kenward-Roger" else fit.contrast_df(e))
+    dfs = np.asarray(dfs)
+    t = b / se
+    crit = stats.t.ppf(0.975, dfs)
+    fixed = pd.DataFrame({"term": info.column_names, "coef": b, "SE": se, "df": dfs, "t": t,
+                          "p": 2 * stats.t.sf(np.abs(t), dfs),
+                          "ci_low": b - crit * se, "ci_high": b + crit * se})
     rows = []
     for name, sl in info.term_name_slices.items():
         if name == "Intercept":
             continue
-        bb, VV = b[sl], V[sl, sl]
-        chi2 = float(bb @ np.linalg.solve(VV, bb))
-        d = sl.stop - sl.start
-        rows.append({"term": _pretty(name), "chi2": chi2, "df": d,
-                     "p": float(stats.chi2.sf(chi2, d))})
-    tests = pd.DataFrame(rows)
-    if vc:
-        names = sorted(["participant", *vc.keys()])  # statsmodels orders vc names
-        var = list(zip(names, np.asarray(res.vcomp, dtype=float)))
-    else:
-        var = [("participant", float(res.cov_re.iloc[0, 0]))]
-    var.append(("residual", float(res.scale)))
-    variances = pd.DataFrame(var, columns=["component", "variance"])
+        L = np.eye(p_)[sl]
+        F, df1, df2, p = fit.ftest(L, ddf)
+        rows.append({"term": _pretty(name), "F": F, "df1": df1, "df2": df2, "p": p})
+    tests = pd.DataFrame(rows, columns=["term", "F", "df1", "df2", "p"])
+    var = fit.variances
+    variances = pd.DataFrame({"component": list(var), "variance": list(var.values())})
     variances["sd"] = np.sqrt(variances["variance"].clip(lower=0))
     factors = {}
     for fac, fi in info.factor_infos.items():
         if fi.type == "categorical":
             factors[_pretty(fac.code)] = (fac.code, list(fi.categories))
-    n_groups = {"participant": int(data[groups].nunique())}
-    for name, col in (vc or {}).items():
-        n_groups[name] = int(data[col].nunique())
-    return MixedLMResult(fixed, tests, variances, len(data), n_groups, bool(res.converged),
-                         res, factors)
+    n_groups = {name: int(len(fit.blups[name])) for name, _ in terms}
+    return MixedLMResult(fixed, tests, variances, _structure(terms), fit.n, n_groups,
+                         fit.converged, ddf, fixed_formula, fit, info, factors, dropped)
+
+
+def mixedlm(df: pd.DataFrame, formula: str, groups: str | None = None, *,
+            vc: dict[str, str] | None = None, ddf: str = "Satterthwaite") -> MixedLMResult:
+    """Fit a linear mixed model with exactly the given random intercepts, by REML.
+
+    Args:
+        df: long-format data, one row per observation.
+        formula: patsy formula for the fixed part, e.g. ``factorial_formula("value",
+            ["method", "emotion"])``; may also carry lme4 terms ``(1|g)``, ``(1|a:b)``.
+        groups: column with the participant id (component ``participant``), or None.
+        vc: more random intercepts, component name -> column or ``"col1:col2"``
+            (crossed, e.g. ``{"clip": "clip_id"}``; nested, e.g.
+            ``{"participant:method": "participant_id:method"}``).
+        ddf: ``"Satterthwaite"`` (default, lmerTest) or ``"Kenward-Roger"`` (pbkrtest).
+    """
+    _, fg = _split_formula(formula)
+    terms = _random_terms(groups, vc, fg)
+    if not terms:
+        raise AnalysisError("no random effects given",
+                            "pass groups= (participant column), vc= or (1|g) terms")
+    data, y, X, info, fixed_formula = _prepare(df, formula, [s for _, s in terms])
+    if groups and data[groups].nunique() < 2:
+        raise AnalysisError(f"only one level of '{groups}'", "a mixed model needs several")
+    return _fit(data, y, X, info, fixed_formula, terms, ddf)
+
+
+def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
+                clip: str | None = None, *, ddf: str = "Satterthwaite",
+                singular_tol: float = 1e-4) -> MixedLMResult:
+    """The report's default mixed model for a factorial within-participant rating study.
+
+    Fixed: full factorial of ``factors`` (sum-to-zero). Random: ``(1|subject)`` plus
+    ``(1|subject:T)`` for every term T of the within-participant factors whose
+    participant x T groups hold more than one observation each on average (so the
+    component is not the residual), plus ``(1|clip)`` when ``clip`` is given and has
+    several levels. Components estimated at (relative SD below ``singular_tol``) zero are
+    dropped and the model refitted (Bates et al. 2015, "Parsimonious mixed models");
+    ``fit.structure`` states what was kept and ``fit.dropped`` what was removed.
+    """
+    from analysis.design import effect_terms
+
+    check_columns(df, [dv, *factors, subject] + ([clip] if clip else []))
+    within = [f for f in factors
+              if (df.groupby(subject, observed=True)[f].nunique() > 1).any()]
+    n = len(df)
+    terms: list[tuple[str, str]] = [("participant", subject)]
+    for term in effect_terms(within):
+        _, n_lev = _codes(df.reset_index(drop=True), ":".join([subject, *term]))
+        if n_lev < n:
+            terms.append(("participant:" + ":".join(term), ":".join([subject, *term])))
+    if clip and df[clip].nunique() > 1:
+        terms.append(("clip", clip))
+    formula = factorial_formula(dv, factors)
+    data, y, X, info, fixed_formula = _prepare(df, formula, [s for _, s in terms])
+    if data[subject].nunique() < 2:
+        raise AnalysisError(f"only one level of '{subject}'", "a mixed model needs several")
+    if ddf not in DDF:
+        raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
+    dropped: list[str] = []
+    theta0 = None
+    while True:
+        fit = _reml(data, y, X, terms, theta0)
+        th = fit.theta
+        keep = [i for i, t in enumerate(th) if t >= singular_tol]
+        if len(keep) == len(th) or (not keep and len(th) == 1):
+            return _result(fit, data, info, fixed_formula, terms, ddf, dropped)
+        if not keep:  # nothing estimable: keep the participant intercept alone
+            keep = [0]
+        dropped += [terms[i][1] for i in range(len(th)) if i not in keep]
+        terms = [terms[i] for i in keep]
+        theta0 = th[keep]
 
 
 def _grid_L(fit: MixedLMResult, spec: Sequence[str]) -> tuple[list, np.ndarray]:
@@ -159,9 +296,9 @@ def _grid_L(fit: MixedLMResult, spec: Sequence[str]) -> tuple[list, np.ndarray]:
         raise AnalysisError(f"{unknown} not a factor of the model ({list(fit.factors)})",
                             "name factors that appear in the formula")
     names = list(fit.factors)
-    levels = [fit.factors[n][1] for n in names]
-    grid = pd.DataFrame(list(itertools.product(*levels)), columns=names)
-    X = np.asarray(build_design_matrices([fit.result.model.data.model_spec], grid)[0])
+    lv = [fit.factors[n][1] for n in names]
+    grid = pd.DataFrame(list(itertools.product(*lv)), columns=names)
+    X = np.asarray(build_design_matrices([fit.design_info], grid)[0])
     keys = grid[list(spec)].astype(str).agg(",".join, axis=1) if len(spec) > 1 else \
         grid[spec[0]].astype(str)
     target = [",".join(map(str, c)) for c in itertools.product(
@@ -174,33 +311,33 @@ def emmeans(fit: MixedLMResult, spec: str | Sequence[str]) -> pd.DataFrame:
     """Estimated marginal means of a factor (or factor combination ``"a:b"``)."""
     spec = spec.split(":") if isinstance(spec, str) else list(spec)
     target, L = _grid_L(fit, spec)
-    k = len(fit.fixed)
-    b = fit.fixed["coef"].to_numpy()
-    V = fit.result.cov_params().to_numpy()[:k, :k]
+    b = fit.fit.beta
+    V = fit.cov_beta()
     m = L @ b
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, V, L))
-    return pd.DataFrame({"level": target, "emmean": m, "SE": se,
-                         "ci_low": m - 1.959963984540054 * se,
-                         "ci_high": m + 1.959963984540054 * se})
+    df = np.array([fit.contrast_df(l) for l in L])
+    crit = stats.t.ppf(0.975, df)
+    return pd.DataFrame({"level": target, "emmean": m, "SE": se, "df": df,
+                         "ci_low": m - crit * se, "ci_high": m + crit * se})
 
 
 def pairwise(fit: MixedLMResult, spec: str | Sequence[str], adjust: str = "holm"
              ) -> pd.DataFrame:
-    """Pairwise contrasts of marginal means: estimate, SE, z, p (adjusted)."""
+    """Pairwise contrasts of marginal means: estimate, SE, df, t, p (adjusted)."""
     spec = spec.split(":") if isinstance(spec, str) else list(spec)
     target, L = _grid_L(fit, spec)
-    k = len(fit.fixed)
-    b = fit.fixed["coef"].to_numpy()
-    V = fit.result.cov_params().to_numpy()[:k, :k]
+    b = fit.fit.beta
+    V = fit.cov_beta()
     rows = []
     for i, j in itertools.combinations(range(len(target)), 2):
         c = L[i] - L[j]
         e = float(c @ b)
         se = float(np.sqrt(c @ V @ c))
-        z = e / se
+        df = fit.contrast_df(c)
+        t = e / se
         rows.append({"contrast": f"{target[i]} - {target[j]}", "level1": target[i],
-                     "level2": target[j], "estimate": e, "SE": se, "z": z,
-                     "p_unadjusted": float(2 * stats.norm.sf(abs(z)))})
+                     "level2": target[j], "estimate": e, "SE": se, "df": df, "t": t,
+                     "p_unadjusted": float(2 * stats.t.sf(abs(t), df))})
     out = pd.DataFrame(rows)
     out["p"] = adjust_p(out["p_unadjusted"].to_numpy(), adjust)
     return out

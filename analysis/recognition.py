@@ -8,9 +8,14 @@ chosen label (``response_text``) and ``correct`` (0/1).
   response options (from ``scale_max - scale_min + 1`` when present, else the number of
   distinct answers seen, or given explicitly).
 * Confusion matrices (intended emotion x answer) per method, counts and row proportions.
+* Binomial GLMM (logit, Laplace) ``correct ~ method * emotion + (1|participant)
+  [+ (1|clip)]`` (:func:`recognition_glmm`, equal to ``lme4::glmer``): subject-specific
+  effects, the primary model.
 * GEE binomial (logit) ``correct ~ method * emotion`` (sum coding) with participant
   clusters, exchangeable working correlation and robust (sandwich) SEs; Wald chi-square per
-  term. With an independence working correlation its estimates equal ``glm(binomial)``.
+  term: population-averaged effects, the robustness check. The estimated working
+  correlation is in the ``working_corr`` column. With an independence working correlation
+  its estimates equal ``glm(binomial)``.
 """
 from __future__ import annotations
 
@@ -106,8 +111,11 @@ def gee_binomial(df: pd.DataFrame, factors: Sequence[str] = ("method", "emotion"
     b = res.params.to_numpy()
     V = res.cov_params().to_numpy()
     se = np.sqrt(np.diag(V))
+    dep = np.asarray(res.model.cov_struct.dep_params, dtype=float).ravel()
     coef = pd.DataFrame({"term": res.params.index, "coef": b, "SE": se, "z": b / se,
-                         "p": 2 * stats.norm.sf(np.abs(b / se)), "odds_ratio": np.exp(b)})
+                         "p": 2 * stats.norm.sf(np.abs(b / se)), "odds_ratio": np.exp(b),
+                         "cov_struct": cov_struct,
+                         "working_corr": float(dep[0]) if dep.size else 0.0})
     from analysis.mixed import _pretty
     rows = []
     for name, sl in model.data.model_spec.term_name_slices.items():
@@ -118,3 +126,20 @@ def gee_binomial(df: pd.DataFrame, factors: Sequence[str] = ("method", "emotion"
         rows.append({"term": _pretty(name), "chi2": chi2, "df": sl.stop - sl.start,
                      "p": float(stats.chi2.sf(chi2, sl.stop - sl.start))})
     return coef, pd.DataFrame(rows)
+
+
+def recognition_glmm(df: pd.DataFrame, factors: Sequence[str] = ("method", "emotion"),
+                     subject: str = "participant_id", clip: str | None = None):
+    """Binomial GLMM of correctness (logit, Laplace): full factorial of ``factors`` (sum
+    coding), participant intercept, and a crossed clip intercept when ``clip`` names a
+    column with several levels; equals ``lme4::glmer(correct ~ method * emotion +
+    (1|participant) [+ (1|clip)], family = binomial)``. Returns a
+    :class:`analysis.glmm.GLMMResult` (``fixed``, ``tests``, ``variances``, ``structure``).
+    """
+    from analysis.glmm import factorial_glmm
+
+    check_columns(df, ["correct", subject, *factors])
+    check_factors(df, list(factors))
+    data = df.reset_index(drop=True).copy()
+    data["correct"] = _correct(data)
+    return factorial_glmm(data, "correct", list(factors), subject, clip)

@@ -226,10 +226,10 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
                           "emmeans": {k: _records(v) for k, v in emm.items()},
                           "pairwise": {k: _records(v) for k, v in pw.items()}}
         for r in m.tests.itertuples():
-            sentences.append(f"{item}, mixed model (Wald), {r.term}: "
-                             + apa.chi2_test(r.chi2, r.df, r.p))
+            sentences.append(f"{item}, mixed model (Satterthwaite), {r.term}: "
+                             + apa.f_test(r.F, r.df1, r.df2, r.p))
         parts.append(st.table(m.tests, f"{item}_mixedlm_tests",
-                              f"{item}: mixed model Wald chi-square tests "
+                              f"{item}: mixed model F tests, Satterthwaite df "
                               f"(random: {', '.join(res['mixedlm']['random'])})"))
         parts.append(st.table(m.variances, f"{item}_mixedlm_variances",
                               f"{item}: variance components"))

@@ -4,7 +4,8 @@ Usage: .venv/bin/python scripts/make_analysis_fixtures.py [--no-r]
 
 Writes tests/fixtures/analysis/*.csv (datasets) and, unless --no-r, runs
 ``Rscript scripts/r_reference.R tests/fixtures/analysis`` which writes
-tests/fixtures/analysis/r_reference.json. Needs Debian's R packages (NOT installed by
+tests/fixtures/analysis/r_reference.json, then scripts/r_reference_lmm.R (mixed models,
+also needs r-cran-pbkrtest). Needs Debian's R packages (NOT installed by
 scripts/install.sh; tests only read the committed values):
 
     apt-get install -y r-base-core r-cran-lme4 r-cran-lmertest r-cran-afex \
@@ -68,6 +69,9 @@ def main() -> int:
     if not args.no_r:
         subprocess.run(["Rscript", str(ROOT / "scripts" / "r_reference.R"), str(FIXTURES)],
                        check=True)
+        # mixed models (lmerTest, pbkrtest, ordinal::clmm, glmer): r_reference_lmm.json
+        subprocess.run(["Rscript", str(ROOT / "scripts" / "r_reference_lmm.R"),
+                        str(FIXTURES)], check=True)
     return 0
 
 
