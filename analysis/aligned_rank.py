@@ -524,3 +524,60 @@ def art_all(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
 
 __all__ = ["art", "art_arrays", "art_checks", "art_contrasts", "align", "art_rank", "art_all",
            "ERRORS", "ADJUSTS"]
+
+
+def art_pooled_arrays(Y: np.ndarray, frame: pd.DataFrame, factors: Sequence[str],
+                      subject: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """ARTool's pooled ``Error(S)`` ART of many data sets on the same trial rows.
+
+    Args:
+        Y: (..., N) responses, one column per row of ``frame``.
+        frame: the N design rows (subject and within factors; equal replicates).
+
+    Returns:
+        term -> (F, p), equal to :func:`art` with ``error="pooled"`` per data set.
+        Alignment and the within-stratum F tests are linear maps of the rows, built once.
+    """
+    factors = list(factors)
+    frame = frame.reset_index(drop=True)
+    N = len(frame)
+    codes, nl = factor_codes(frame, factors)
+    subj = pd.factorize(frame[subject])[0]
+    n_subj = int(subj.max()) + 1
+
+    def avg(c: np.ndarray) -> np.ndarray:
+        G = np.zeros((N, int(c.max()) + 1))
+        G[np.arange(N), c] = 1.0
+        return G @ (G / G.sum(axis=0)).T                        # row -> its group mean
+
+    P_subj = avg(subj)
+    blocks = {}
+    for t in effect_terms(factors):
+        X = term_matrix(codes, nl, t)
+        blocks[t] = X - P_subj @ X
+    proj = {}
+    X_full = np.hstack(list(blocks.values()))
+    H_full = X_full @ np.linalg.pinv(X_full)
+    rank_full = np.linalg.matrix_rank(X_full)
+    resid = np.eye(N) - P_subj - H_full
+    df_res = N - rank_full - n_subj
+    for t in blocks:
+        Xr = np.hstack([b for u, b in blocks.items() if u != t])
+        proj[t] = (H_full - Xr @ np.linalg.pinv(Xr), rank_full - np.linalg.matrix_rank(Xr))
+    P_cell = avg(_combined_codes(codes, nl, factors))
+    out = {}
+    Y = np.asarray(Y, dtype=float)
+    for term in effect_terms(factors):
+        A = np.eye(N) - P_cell
+        for r in range(len(term) + 1):
+            for sub in itertools.combinations(term, r):
+                M = np.full((N, N), 1.0 / N) if r == 0 else avg(_combined_codes(codes, nl, sub))
+                A = A + (-1.0) ** (len(term) - r) * M
+        R = stats.rankdata(np.round(Y @ A.T, RANK_DIGITS), method="average", axis=-1)
+        D, df1 = proj[term]
+        ss = np.einsum("...i,ij,...j->...", R, D, R)
+        sse = np.einsum("...i,ij,...j->...", R, resid, R)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = (ss / df1) / (sse / df_res)
+        out[term_name(term)] = (F, stats.f.sf(F, df1, df_res))
+    return out
