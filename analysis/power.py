@@ -71,11 +71,45 @@ def power(design: Design, world: World, *, n_sims: int = 500, n_mixed: int | Non
     return t.drop(columns=["verdict"]).rename(columns={"rate": "power"})
 
 
+def clip_limited_power(design: Design, world: World, factor: str, alpha: float = 0.05
+                       ) -> float:
+    """Power of a test that generalises over clips with infinitely many participants.
+
+    With participants averaged out, a factor's effect is judged against the clip-to-clip
+    variance: F = (between-level variance of the clip means) / (clip variance) with df
+    (levels - 1, clips - cells) and noncentrality sum over levels of clips_l * shift_l^2 /
+    sd_clip^2 (shifts centred). 1.0 when the world has no clip variance.
+    """
+    from scipy import stats
+
+    sd = float(world.sd.get("clip", 0.0))
+    if sd <= 0 or factor not in world.effects:
+        return 1.0
+    fr = design.frame
+    clips = fr.drop_duplicates(design.clip)
+    per_level = clips[factor].astype(str).value_counts()
+    shifts = {str(k): float(v) for k, v in world.effects[factor].items()}
+    lv = list(per_level.index)
+    w = np.array([per_level[l] for l in lv], float)
+    d = np.array([shifts.get(l, 0.0) for l in lv])
+    d = d - (w * d).sum() / w.sum()
+    ncp = float((w * d * d).sum() / sd ** 2)
+    n_cells = int(len(clips.groupby(design.factors, observed=True)))
+    df1, df2 = len(lv) - 1, len(clips) - n_cells
+    if df2 <= 0:
+        return 0.0
+    return float(stats.ncf.sf(stats.f.isf(alpha, df1, df2), df1, df2, ncp))
+
+
 def n_for_power(design: Design, world: World, test: str, term: str, *, target: float = 0.8,
-                n_sims: int = 200, alpha: float = 0.05, seed: int = 0, n_max: int = 400
+                n_sims: int = 200, alpha: float = 0.05, seed: int = 0, n_max: int = 256
                 ) -> int | None:
     """Smallest number of participants (>= 4) with power >= target for ``test``/``term``
-    (bisection on the simulated power; the same seed at every N); None above ``n_max``."""
+    (bisection on the simulated power; the same seed at every N); None above ``n_max``
+    or when clips limit the power below the target (:func:`clip_limited_power`)."""
+    if test == "mixed" and ":" not in term and clip_limited_power(design, world, term,
+                                                                  alpha) < target:
+        return None
 
     def pw(n: int) -> float:
         rng = np.random.default_rng(seed)
@@ -107,4 +141,4 @@ def _bisect(pw, lo: int, hi: int, target: float) -> int:
     return hi
 
 
-__all__ = ["power", "n_for_power", "parse_effects", "DEFAULT_SD"]
+__all__ = ["power", "n_for_power", "parse_effects", "clip_limited_power", "DEFAULT_SD"]
