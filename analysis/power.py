@@ -40,21 +40,23 @@ def parse_effects(specs: Sequence[str], design: Design) -> dict[str, dict]:
             raise AnalysisError(f"effect on {f!r}, which is not a factor of the design",
                                 f"use one of {design.factors}")
         lv = [str(x) for x in pd.unique(design.frame[f].astype(str))]
-        try:
-            if ":" in v:
-                shifts = {}
-                for part in v.split(","):
-                    name, num = part.rsplit(":", 1)
-                    if name.strip() not in lv:
-                        raise AnalysisError(f"effect on unknown level {name.strip()!r} of {f!r}",
-                                            f"levels are {lv}")
-                    shifts[name.strip()] = float(num)
-            else:
-                d = float(v)
-                shifts = {name: d * i / (len(lv) - 1) - d / 2 for i, name in enumerate(lv)}
-        except ValueError:
-            raise AnalysisError(f"effect size in {spec!r} is not a number",
-                                "give rating points, e.g. method=0.5") from None
+        def num(x: str) -> float:
+            try:
+                return float(x)
+            except ValueError:
+                raise AnalysisError(f"effect size in {spec!r} is not a number",
+                                    "give rating points, e.g. method=0.5") from None
+        if ":" in v:
+            shifts = {}
+            for part in v.split(","):
+                name, val = part.rsplit(":", 1)
+                if name.strip() not in lv:
+                    raise AnalysisError(f"effect on unknown level {name.strip()!r} of {f!r}",
+                                        f"levels are {lv}")
+                shifts[name.strip()] = num(val)
+        else:
+            d = num(v)
+            shifts = {name: d * i / (len(lv) - 1) - d / 2 for i, name in enumerate(lv)}
         out[f] = shifts
     if not out:
         raise AnalysisError("no effect given", "name at least one, e.g. --effect method=0.5")
