@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clip-effect", action="store_true",
                    help="leave the clip random intercept out of the mixed models")
     p.add_argument("--no-ordinal", action="store_true", help="skip the ordinal models")
+    p.add_argument("--art-pooled", action="store_true",
+                   help="ART in ARTool's pooled Error(participant) form on trial rows, to "
+                        "reproduce a published analysis (labelled so; not valid with "
+                        "replicate clips or method preferences)")
+    p.add_argument("--calibration-sims", type=int, default=200,
+                   help="null studies for the report's validity panel (default 200; 0: none)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
@@ -143,7 +149,9 @@ def _analyze(args: argparse.Namespace) -> int:
                          ordinal=not args.no_ordinal, figures=not args.no_figures,
                          chance=args.chance, adjust=args.adjust,
                          simulated=True if args.simulated else None,
-                         source=str(args.data), progress=True, jobs=args.jobs)
+                         source=str(args.data), progress=True, jobs=args.jobs,
+                         art_error="pooled" if args.art_pooled else "strata",
+                         calibration_sims=max(args.calibration_sims, 0))
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
     if args.chance is not None and not 0 < args.chance < 1:
