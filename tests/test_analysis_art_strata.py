@@ -139,3 +139,26 @@ def test_replicates_averaged_unbalanced_cells_named():
         analysis.art(short, "y", ["A", "B"], "pid", error="pooled")
     with pytest.raises(AnalysisError, match="error='strata'"):
         analysis.art(df, "y", ["A", "B"], "pid", error="Error(S)")
+
+
+def test_report_names_the_art_form_and_the_cells_with_fewer_clips(tmp_path):
+    from analysis.report import ReportOptions, build_report
+    from analysis.tidy import load_responses
+
+    data = load_responses(FIX / "study16.csv")
+    opts = dict(items=["naturalness"], figures=False, ordinal=False, calibration_sims=0)
+    nat = data.index[(data["item"] == "naturalness")]
+    short = data.drop(index=nat[0])       # one participant misses one clip of one cell
+    res = build_report(short, tmp_path / "a", options=ReportOptions(**opts))
+    assert res["items"]["naturalness"]["art"]["error"] == "strata"
+    row = data.loc[nat[0]]
+    assert any(f"cell method {row['method']}, emotion {row['emotion']} holds fewer "
+               "observations for 1 participant(s) (1 instead of 2)" in w
+               for w in res["warnings"])
+    pooled = build_report(data, tmp_path / "b", options=ReportOptions(**opts,
+                                                                      art_error="pooled"))
+    art = pooled["items"]["naturalness"]["art"]
+    assert art["error"] == "pooled" and "published ARTool form" in art["label"]
+    assert art["anova"][0]["df2"] == 233   # trial rows in one pooled stratum
+    page = (tmp_path / "b" / "index.html").read_text()
+    assert "pooled Error(participant) on trials (published ARTool form" in page
