@@ -36,6 +36,7 @@ _EXPORTS = {
     "friedman": "analysis.nonparametric", "wilcoxon_pairwise": "analysis.nonparametric",
     "ordered_logit": "analysis.ordinal", "ordinal_gee": "analysis.ordinal",
     "clmm": "analysis.ordinal", "glmm_binomial": "analysis.glmm",
+    "GLMMResult": "analysis.glmm",
     "recognition_glmm": "analysis.recognition",
     "accuracy": "analysis.recognition", "confusion": "analysis.recognition",
     "gee_binomial": "analysis.recognition",

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, optimize, stats
 
-LOG2PI = float(np.log(2 * np.pi))
-
 
 @dataclass
 class VCBlock:
@@ -480,7 +478,7 @@ def fit_reml(y: np.ndarray, X: np.ndarray, blocks: list[VCBlock],
         # of each theta_k), so we optimise without bounds and take |theta|: a bounded
         # quasi-Newton step can land on theta = 0, a stationary point it cannot leave.
         res = optimize.minimize(f, start, jac=g, method="BFGS",
-                                options={"gtol": 1e-7, "maxiter": 1000})
+                                options={"gtol": 1e-5, "maxiter": 1000})
         theta = np.abs(np.asarray(res.x, float))
         converged = bool(res.success) or float(np.max(np.abs(g(theta)))) < 1e-4
     else:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.design import AnalysisError, check_columns, levels
+from analysis.design import AnalysisError, check_columns
 from analysis.lmm import REMLFit, VCBlock, fit_reml
 from analysis.multiplicity import adjust_p
 
@@ -252,7 +252,9 @@ def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
     component is not the residual), plus ``(1|clip)`` when ``clip`` is given and has
     several levels. Components estimated at (relative SD below ``singular_tol``) zero are
     dropped and the model refitted (Bates et al. 2015, "Parsimonious mixed models");
-    ``fit.structure`` states what was kept and ``fit.dropped`` what was removed.
+    ``fit.structure`` states what was kept and ``fit.dropped`` what was removed. If a
+    structure cannot be fitted at all (numerically singular), its highest-order
+    participant x within component is dropped first.
     """
     from analysis.design import effect_terms
 
@@ -276,7 +278,18 @@ def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
     dropped: list[str] = []
     theta0 = None
     while True:
-        fit = _reml(data, y, X, terms, theta0)
+        try:
+            fit = _reml(data, y, X, terms, theta0)
+        except AnalysisError:
+            # not estimable: drop the highest-order participant x within component, retry
+            nested = [i for i, (name, _) in enumerate(terms) if name.startswith("participant:")]
+            if not nested:
+                raise
+            worst = max(nested, key=lambda i: terms[i][0].count(":"))
+            dropped.append(terms[worst][1])
+            terms = terms[:worst] + terms[worst + 1:]
+            theta0 = None
+            continue
         th = fit.theta
         keep = [i for i, t in enumerate(th) if t >= singular_tol]
         if len(keep) == len(th) or (not keep and len(th) == 1):

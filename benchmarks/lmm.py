@@ -107,7 +107,8 @@ def main() -> None:
                       "study_model_p90_s": round(float(np.percentile(t, 90)), 4),
                       "kenward_roger_median_s": round(float(np.median(tk)), 4),
                       "baseline_statsmodels_median_s": round(float(np.median(tb)), 4),
-                      "baseline_variances_equal_ours": f"{agree}/{len(tb)}", "load1": round(os.getloadavg()[0], 2),
+                      "baseline_variances_equal_ours": f"{agree}/{len(tb)}",
+                      "load1": round(os.getloadavg()[0], 2),
                       "cpu_s_kr_and_baseline": round(time.process_time() - cpu0, 2)}))
 
 

@@ -74,7 +74,10 @@ clip_eff <- setNames(rnorm(16, 0, 0.9), sort(unique(d$clip_id)))
 pp_eff <- setNames(rnorm(20, 0, 0.5), sprintf("P%02d", 1:20))
 eta <- 4 + clip_eff[d$clip_id] + pp_eff[d$participant] + rnorm(nrow(d), 0, 1)
 d$rating <- pmin(7, pmax(1, round(eta)))
-d <- d[, c("participant", "method", "emotion", "clip_id", "rating")]
+# the same study with a real method effect: the asymptotic chi-square p of the crossed
+# model is many orders of magnitude below lmerTest's Satterthwaite p (df ~ 8)
+d$rating_fx <- pmin(7, pmax(1, round(eta + c(A = -2, B = -0.5, C = 0.5, D = 2)[d$method])))
+d <- d[, c("participant", "method", "emotion", "clip_id", "rating", "rating_fx")]
 write.csv(d, file.path(dir, "clips20.csv"), row.names = FALSE)
 d <- fac(d, c("participant", "method", "emotion", "clip_id"))
 mc <- lmer(rating ~ method * emotion + (1 | participant) + (1 | clip_id), data = d, control = tight)
@@ -82,6 +85,12 @@ a <- anova(mc, type = 3)
 chisq <- a[["F value"]] * a[["NumDF"]]
 out$lmer_clips20 <- c(lmm_ref(mc), list(wald_chisq = chisq,
                                         wald_p = pchisq(chisq, a[["NumDF"]], lower.tail = FALSE)))
+mf <- lmer(rating_fx ~ method * emotion + (1 | participant) + (1 | clip_id), data = d,
+           control = tight)
+af <- anova(mf, type = 3)
+chisq <- af[["F value"]] * af[["NumDF"]]
+out$lmer_clips20_effect <- list(satterthwaite = aov_list(af), wald_chisq = chisq,
+                                wald_p = pchisq(chisq, af[["NumDF"]], lower.tail = FALSE))
 mp <- lmer(rating ~ method * emotion + (1 | participant), data = d, control = tight)
 out$lmer_clips20_participant_only <- list(satterthwaite = aov_list(anova(mp, type = 3)))
 

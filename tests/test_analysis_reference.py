@@ -212,8 +212,9 @@ def test_mixedlm_crossed_components_match_lmertest(nat, key, drop, tol):
 
 def test_clip_variance_small_df_issue_example():
     """Issue 9's example: with 2 clips per cell and clip effects, lmerTest gives the
-    crossed model's method x emotion test ~8 denominator df (rtol 1e-4), while a
-    participant-only model calls the null interaction p < 1e-15."""
+    crossed model's tests ~8 denominator df (rtol 1e-4); a participant-only model calls
+    the null interaction p < 1e-15, and an asymptotic chi-square on the crossed model's
+    Wald statistic is anti-conservative by orders of magnitude."""
     d = _read("clips20.csv")
     ref = RL["lmer_clips20"]
     f = analysis.mixedlm(d, analysis.factorial_formula("rating", ["method", "emotion"]),
@@ -229,6 +230,16 @@ def test_clip_variance_small_df_issue_example():
     _close(only.tests["p"], RL["lmer_clips20_participant_only"]["satterthwaite"]["p"], 1e-4)
     assert only.tests.set_index("term").loc["method:emotion", "p"] < 1e-15
     assert f.tests.set_index("term").loc["method:emotion", "p"] > 0.1
+    # with a real method effect (column rating_fx) the asymptotic chi-square p of the same
+    # crossed model is 1e4 times smaller than lmerTest's Satterthwaite p (df 8)
+    fx = RL["lmer_clips20_effect"]
+    e = analysis.mixedlm(d, analysis.factorial_formula("rating_fx", ["method", "emotion"]),
+                         "participant", vc={"clip": "clip_id"})
+    _close(e.tests["F"], fx["satterthwaite"]["F"], 1e-4)
+    _close(e.tests["df2"], fx["satterthwaite"]["df2"], 1e-4)
+    _close(e.tests["p"], fx["satterthwaite"]["p"], 1e-4)
+    m = e.tests.set_index("term").loc["method"]
+    assert m["p"] > 1e-3 and fx["wald_p"][0] < 1e-6
     # the default study model keeps the clip intercept and says so
     sm = analysis.study_model(d, "rating", ["method", "emotion"], "participant", clip="clip_id")
     assert "(1 | clip_id)" in sm.structure
