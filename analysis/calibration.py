@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.design import AnalysisError, effect_terms, levels, term_name
+from analysis.design import AnalysisError, effect_terms, term_name
 from analysis.worlds import (Design, World, cell_mean_operator, design_from_data, simulate,
                              world_from_fit)
 

@@ -43,16 +43,9 @@ def friedman(df: pd.DataFrame, dv: str, factor: str, subject: str) -> pd.DataFra
         raise AnalysisError("fewer than two participants", "collect more data")
     if np.ptp(X) == 0:
         raise AnalysisError(f"all values of '{dv}' are equal", "there is nothing to test")
-    R = np.apply_along_axis(stats.rankdata, 1, X)
-    ties = 0.0
-    for r in R:
-        t = np.unique(r, return_counts=True)[1]
-        ties += float((t ** 3 - t).sum())
-    Rj = R.sum(axis=0)
-    chi2 = (12 * ((Rj - n * (k + 1) / 2) ** 2).sum()
-            / (n * k * (k + 1) - ties / (k - 1)))
+    chi2, p = friedman_arrays(X)
     return pd.DataFrame([{"factor": factor, "chi2": float(chi2), "df": k - 1,
-                          "p": float(stats.chi2.sf(chi2, k - 1)), "n": n, "k": k,
+                          "p": float(p), "n": n, "k": k,
                           "kendall_w": float(chi2 / (n * (k - 1)))}])
 
 

@@ -16,18 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from analysis.strata import stratum_basis
+from analysis.strata import orthonormal_contrasts, stratum_basis
 from analysis.design import (AnalysisError, check_columns, check_factors, effect_terms,
                              levels, participant_cell_means, term_name)
-
-
-def _orthonormal_contrasts(k: int) -> np.ndarray:
-    """(k, k-1) orthonormal contrasts orthogonal to the constant (Helmert, normalised)."""
-    C = np.zeros((k, k - 1))
-    for j in range(1, k):
-        C[:j, j - 1] = 1.0
-        C[j, j - 1] = -float(j)
-    return C / np.linalg.norm(C, axis=0)
 
 
 def cell_means(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str
@@ -61,7 +52,7 @@ def rm_anova(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str) -> 
     for term in effect_terms(within):
         mats = []
         for f, k in zip(within, k_levels):
-            mats.append(_orthonormal_contrasts(k) if f in term
+            mats.append(orthonormal_contrasts(k) if f in term
                         else np.ones((k, 1)) / np.sqrt(k))
         C = mats[0]
         for M in mats[1:]:
