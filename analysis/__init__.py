@@ -28,6 +28,8 @@ import importlib
 _EXPORTS = {
     "art": "analysis.aligned_rank", "art_contrasts": "analysis.aligned_rank",
     "art_checks": "analysis.aligned_rank", "adjust_p": "analysis.multiplicity",
+    "art_arrays": "analysis.aligned_rank", "cell_means": "analysis.strata",
+    "calibrate": "analysis.calibration", "power": "analysis.power",
     "rm_anova": "analysis.repeated_measures",
     "mixedlm": "analysis.mixed", "factorial_formula": "analysis.mixed",
     "MixedLMResult": "analysis.mixed", "study_model": "analysis.mixed",

@@ -1,20 +1,31 @@
 """Aligned Rank Transform ANOVA (ARTool's algorithm) and ART-C contrasts.
 
-Matches R's ``ARTool``: ``anova(art(y ~ A*B + Error(S)))`` for repeated-measures designs,
-i.e. for each effect the response is aligned (cell residual + estimated effect), ranked
-(average ties, after rounding to 8 decimals), the full-factorial model with sum-to-zero
-contrasts is fitted to the ranks in the error stratum of that effect, and only that
-effect's F test is kept:
+Two forms, chosen with ``error=``:
 
-* effects that involve a within-subjects factor are tested in the within-subjects stratum
-  (residual = ranks minus subject means, minus the fitted within-subject effects);
-* effects of between-subjects factors only are tested against subject means.
+* ``error="strata"`` (default, valid for repeated measures): replicate observations (the
+  clips of a condition) are first averaged to participant x cell means, and each effect is
+  tested against its own error stratum, as R's ``ARTool``
+  ``anova(art(y ~ A*B + Error(S/(A*B)), data = cell_means))``: for every effect E the
+  cell means are aligned for E (cell residual + estimated effect), ranked (average ties,
+  after rounding to 8 decimals), and E's F test on the ranks is taken from the
+  participant x E stratum (``S:E``; pure between-subjects effects from ``S``). On a
+  complete design this equals a univariate repeated-measures ANOVA of the aligned-ranked
+  cell means (:mod:`analysis.strata`). Replicate counts may differ between cells (the
+  cell means still exist; :meth:`CellMeans.fewer_replicates` names the cells).
+* ``error="pooled"``: ARTool's ``anova(art(y ~ A*B + Error(S)))`` on the trial rows,
+  with one pooled within-subjects stratum. Replicates then count as independent
+  observations and participants' preferences for a level (participant x factor
+  variance) are ignored, so its false-positive rate is far above alpha for designs like
+  4 methods x 2 emotions x 2 clips (docs/analysis.md, "Calibration"). Kept to reproduce
+  published analyses; for balanced data its F tests equal ``art(y ~ A*B + (1|S))`` with
+  Kenward-Roger df.
 
-For balanced data these F tests equal those of ``art(y ~ A*B + (1|S))`` with
-Kenward-Roger degrees of freedom. ART-C contrasts (Elkin et al., UIST 2021) follow
-``art.con(m, "A:B", adjust="holm")``: the factors of the term are merged into one factor,
-re-aligned and ranked for it, and pairs of levels are compared with t tests on the ranks
-(within-stratum residual df), p values adjusted (Holm by default).
+ART-C contrasts (Elkin et al., UIST 2021) follow ``art.con(m, "A:B", adjust=...)``: the
+factors of the term are merged into one factor, the data re-aligned and ranked for it, and
+pairs of levels compared with t tests on the ranks. With ``error="strata"`` the standard
+error of a contrast combines the error strata its cells span (``S:A``, ``S:B``, ``S:A:B``
+for a cell of A:B) with Satterthwaite df, as ``emmeans`` does for an ``aovlist``; Holm
+(default) or Tukey (studentized range) adjustment.
 """
 from __future__ import annotations
 
@@ -30,6 +41,11 @@ from analysis.design import (AnalysisError, WithinDesign, check_columns,
                              check_within_design, effect_terms, factor_codes, levels, numeric_dv,
                              term_matrix, term_name, type3_ftests)
 from analysis.multiplicity import adjust_p
+from analysis.strata import CellMeans, cell_means, stratum_basis, stratum_tests
+
+#: the two ART forms: per-effect error strata on cell means (default) or ARTool's
+#: pooled Error(participant) on trial rows (reproducing published analyses)
+ERRORS = ("strata", "pooled")
 
 #: ARTool's rank.comparison.digits default: -floor(log10(sqrt(.Machine$double.eps))) = 8.
 RANK_DIGITS = 8
@@ -148,20 +164,110 @@ def _prepare(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str):
     return df, factors, design, y, codes, nl
 
 
-def art(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str) -> pd.DataFrame:
+def _check_error(error: str) -> None:
+    if error not in ERRORS:
+        raise AnalysisError(f"unknown ART error form {error!r}",
+                            "use error='strata' (default) or error='pooled'")
+
+
+def _prepare_cells(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str
+                   ) -> tuple[CellMeans, pd.DataFrame, np.ndarray]:
+    """Participant x cell means, their long table, and the mean response per row."""
+    cm = cell_means(df, dv, factors, subject)
+    if np.ptp(cm.Y) == 0:
+        raise AnalysisError(f"all values of '{dv}' are equal ({cm.Y.flat[0]:g})"
+                            if np.ptp(numeric_dv(df, dv)) == 0 else
+                            f"all participant x cell means of '{dv}' are equal",
+                            "there is nothing to test; report the constant instead")
+    long = cm.long()
+    return cm, long, long["y"].to_numpy()
+
+
+def art(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
+        error: str = "strata") -> pd.DataFrame:
     """Aligned Rank Transform ANOVA, one row per effect.
 
     Args:
-        df: long format, one row per observation (replicates per subject and cell, e.g.
-            clips, are allowed but must be equal in number everywhere).
+        df: long format, one row per observation (replicates per participant and cell,
+            e.g. clips, are averaged with ``error="strata"``; their number may differ).
         dv: response column (numeric, e.g. a 1-7 rating).
         factors: fixed factors; each is detected as within or between subjects.
         subject: participant id column.
+        error: ``"strata"`` (default): each effect against its own participant x effect
+            stratum on cell means (``Error(S/(A*B))``); ``"pooled"``: ARTool's
+            ``Error(S)`` on trial rows, for reproducing published analyses only.
 
     Returns:
-        DataFrame with columns ``term, F, df1, df2, p, partial_eta2, error`` (``error`` is
-        the stratum: ``Within`` or the subject column), in ARTool's term order.
+        DataFrame with columns ``term, F, df1, df2, p, partial_eta2, error`` (``error``
+        names the stratum: ``participant_id:method`` ..., or with ``"pooled"``: ``Within``
+        or the subject column), in ARTool's term order. ``attrs["error"]`` is the form,
+        ``attrs["fewer_replicates"]`` lists cells where some participant has fewer
+        observations (records of :meth:`CellMeans.fewer_replicates`).
     """
+    _check_error(error)
+    if error == "pooled":
+        out = _art_pooled(df, dv, factors, subject)
+        out.attrs.update(error="pooled", fewer_replicates=[])
+        return out
+    factors = list(factors)
+    cm, long, y = _prepare_cells(df, dv, factors, subject)
+    codes, nl = factor_codes(long, factors)
+    n, c = cm.Y.shape
+    rows = []
+    for term in effect_terms(factors):
+        name = term_name(term)
+        R = art_rank(align(y, codes, nl, factors, term)).reshape(n, c)
+        t = stratum_tests(R, cm, only=name)[0]
+        F, p = float(t.F), float(t.p)
+        rows.append({"term": name, "F": F, "df1": t.df1, "df2": t.df2, "p": p,
+                     "partial_eta2": _partial_eta2(F, t.df1, t.df2), "error": t.error})
+    out = pd.DataFrame(rows)
+    out.attrs.update(error="strata", fewer_replicates=cm.fewer_replicates().to_dict("records"))
+    return out
+
+
+def art_arrays(Y: np.ndarray, within: Sequence[str], k_within: Sequence[int],
+               subject: str = "participant") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-stratum ART of many within-subjects data sets at once.
+
+    Args:
+        Y: (..., n, c) participant x cell means (cells in C order of the within factors'
+           levels, ``c = prod(k_within)``), any leading axes (e.g. simulations).
+        within: the within factors' names; k_within: their numbers of levels.
+
+    Returns:
+        term -> (F, p), each of shape ``Y.shape[:-2]``; equal to :func:`art` with
+        ``error="strata"`` on the same cell means.
+    """
+    Y = np.asarray(Y, dtype=float)
+    lead = Y.shape[:-2]
+    n, c = Y.shape[-2:]
+    k_within = list(k_within)
+    m = len(k_within)
+    Yr = Y.reshape(*lead, n, *k_within)
+    sa = len(lead)
+    fa = [sa + 1 + i for i in range(m)]
+    resid = Yr - Yr.mean(axis=sa, keepdims=True)
+    out = {}
+    for term in effect_terms(list(range(m))):
+        est = np.zeros((1,) * Yr.ndim)
+        for r in range(len(term) + 1):
+            for sub in itertools.combinations(term, r):
+                axes = tuple([sa] + [fa[i] for i in range(m) if i not in sub])
+                est = est + (-1.0) ** (len(term) - r) * Yr.mean(axis=axes, keepdims=True)
+        aligned = (resid + est).reshape(*lead, n * c)
+        R = stats.rankdata(np.round(aligned, RANK_DIGITS), method="average",
+                           axis=-1).reshape(*lead, n, c)
+        name = term_name([within[i] for i in term])
+        t = stratum_tests(R, k_within=k_within, within=within, subject=subject,
+                          only=name)[0]
+        out[name] = (t.F, t.p)
+    return out
+
+
+def _art_pooled(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str
+                ) -> pd.DataFrame:
+    """ARTool's ``Error(S)`` form on trial rows (replicates equal in number everywhere)."""
     df, factors, design, y, codes, nl = _prepare(df, dv, factors, subject)
     st = _strata(df, factors, design)
     rows = []
@@ -179,21 +285,35 @@ def _partial_eta2(F: float, df1: int, df2: int) -> float:
     return F * df1 / (F * df1 + df2)
 
 
-def art_checks(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str) -> pd.DataFrame:
+def art_checks(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
+               error: str = "strata") -> pd.DataFrame:
     """ARTool's alignment checks, one row per aligned response.
 
     ``aligned_sum`` should be about 0; ``max_F_other`` is the largest F of the *other*
     effects in an ANOVA of the aligned (not ranked) response, which should be about 0.
-    ``ok`` is True when both hold (|sum| < 1e-6 x N x range, max F < 1e-6).
+    ``ok`` is True when both hold (|sum| < 1e-6 x N x range, max F < 1e-6). With
+    ``error="strata"`` the checks run on the participant x cell means.
     """
-    df, factors, design, y, codes, nl = _prepare(df, dv, factors, subject)
-    st = _strata(df, factors, design)
+    _check_error(error)
+    factors = list(factors)
+    if error == "pooled":
+        df, factors, design, y, codes, nl = _prepare(df, dv, factors, subject)
+        st = _strata(df, factors, design)
+
+        def tests(v):
+            return {term_name(t): r[0] for t, r in _stratum_tests(st, v).items()}
+    else:
+        cm, long, y = _prepare_cells(df, dv, factors, subject)
+        codes, nl = factor_codes(long, factors)
+
+        def tests(v):
+            return {t.term: float(t.F) for t in stratum_tests(v.reshape(cm.Y.shape), cm)}
     rows = []
     scale = len(y) * max(np.ptp(y), 1.0)
     for term in effect_terms(factors):
         aligned = align(y, codes, nl, factors, term)
-        tests = _stratum_tests(st, aligned)
-        others = [v[0] for t, v in tests.items() if t != term and np.isfinite(v[0])]
+        others = [F for t, F in tests(aligned).items()
+                  if t != term_name(term) and np.isfinite(F)]
         max_f = max(others) if others else 0.0
         s = float(aligned.sum())
         rows.append({"term": term_name(term), "aligned_sum": s, "max_F_other": max_f,
@@ -201,56 +321,137 @@ def art_checks(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str) 
     return pd.DataFrame(rows)
 
 
+ADJUSTS = ("holm", "tukey", "bonferroni", "fdr_bh", "none")
+
+
 def art_contrasts(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
-                  term: str | Sequence[str], adjust: str = "holm") -> pd.DataFrame:
+                  term: str | Sequence[str], adjust: str = "holm",
+                  error: str = "strata") -> pd.DataFrame:
     """ART-C pairwise contrasts for the levels of a term (one factor or an interaction).
 
     Args:
         term: ``"method"`` or ``"method:emotion"`` (or a list of factor names).
-        adjust: p-value adjustment passed to statsmodels' multipletests (``"holm"``,
-            ``"bonferroni"``, ``"fdr_bh"``, or ``"none"``).
+        adjust: ``"holm"`` (default), ``"tukey"`` (studentized range over the term's
+            levels, as emmeans), ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
+        error: ``"strata"`` (default; cell means, each contrast against the strata its
+            cells span, Satterthwaite df) or ``"pooled"`` (ARTool's ``Error(S)`` form).
 
     Returns:
         DataFrame ``contrast, level1, level2, estimate, SE, df, t, p_unadjusted, p``;
         estimates are differences of mean ranks (level1 - level2), as in ``art.con``.
     """
+    _check_error(error)
+    if adjust not in ADJUSTS:
+        raise AnalysisError(f"unknown p-value adjustment '{adjust}'",
+                            f"use one of {', '.join(ADJUSTS)}")
     tfactors = term.split(":") if isinstance(term, str) else list(term)
     factors = list(factors)
     unknown = [f for f in tfactors if f not in factors]
     if unknown:
         raise AnalysisError(f"term {unknown} is not among the factors {factors}",
                             "name a term made of the given factors, e.g. 'A' or 'A:B'")
-    df, factors, design, y, codes, nl = _prepare(df, dv, factors, subject)
-    if len(tfactors) == 1:
-        model_factors, merged = factors, tfactors[0]
+    if error == "pooled":
+        df, factors, design, y, codes, nl = _prepare(df, dv, factors, subject)
         work = df
     else:
+        cm, work, y = _prepare_cells(df, dv, factors, subject)
+        design = WithinDesign(subject, tuple(cm.within), tuple(cm.between.columns), 1)
+        codes, nl = factor_codes(work, factors)
+    if len(tfactors) == 1:
+        model_factors, merged = factors, tfactors[0]
+    else:
         merged = ":".join(tfactors)
-        work = df.copy()
+        work = work.copy()
         # keep the level order of the crossed factors (first factor varies slowest)
-        lv = [levels(df, f) for f in tfactors]
+        lv = [levels(work, f) for f in tfactors]
         labels = [",".join(str(v) for v in combo) for combo in itertools.product(*lv)]
         work[merged] = pd.Categorical(
             work[tfactors].astype(str).agg(",".join, axis=1), categories=labels)
         model_factors = [merged] + [f for f in factors if f not in tfactors]
-        design = check_within_design(work, model_factors, subject)
+        if error == "pooled":
+            design = check_within_design(work, model_factors, subject)
         codes, nl = factor_codes(work, model_factors)
     ranked = art_rank(align(y, codes, nl, model_factors, (merged,)))
     lv = levels(work, merged)
-    est, cov, df_res = _marginal_fit(work, ranked, model_factors, merged, design, codes, nl)
+    pairs = list(itertools.combinations(range(len(lv)), 2))
+    in_between = [f in design.between for f in tfactors]
+    if error == "strata" and all(f in design.within for f in tfactors):
+        est, se, dfs = _strata_contrasts(cm, ranked, tfactors, pairs)
+    elif error == "strata" and any(in_between) and not all(in_between):
+        raise AnalysisError(
+            f"ART-C for '{merged}' mixes between- and within-subjects factors",
+            "test the factors separately, or use error='pooled'")
+    else:
+        means, cov, df_res = _marginal_fit(work, ranked, model_factors, merged, design,
+                                           codes, nl)
+        est, se, dfs = [], [], []
+        for i, j in pairs:
+            L = np.zeros(len(lv))
+            L[i], L[j] = 1.0, -1.0
+            est.append(float(L @ means))
+            se.append(float(np.sqrt(L @ cov @ L)))
+            dfs.append(df_res)
     rows = []
-    for i, j in itertools.combinations(range(len(lv)), 2):
-        L = np.zeros(len(lv))
-        L[i], L[j] = 1.0, -1.0
-        e = float(L @ est)
-        se = float(np.sqrt(L @ cov @ L))
-        t = e / se if se > 0 else np.nan
-        p = float(2 * stats.t.sf(abs(t), df_res)) if np.isfinite(t) else np.nan
+    for (i, j), e, s_, d in zip(pairs, est, se, dfs):
+        t = e / s_ if s_ > 0 else np.nan
+        p = float(2 * stats.t.sf(abs(t), d)) if np.isfinite(t) else np.nan
         rows.append({"contrast": f"{lv[i]} - {lv[j]}", "level1": lv[i], "level2": lv[j],
-                     "estimate": e, "SE": se, "df": df_res, "t": t, "p_unadjusted": p})
+                     "estimate": e, "SE": s_, "df": d, "t": t, "p_unadjusted": p})
     out = pd.DataFrame(rows)
-    out["p"] = adjust_p(out["p_unadjusted"].to_numpy(), adjust)
+    if adjust == "tukey":
+        k = len(lv)
+        out["p"] = [float(stats.studentized_range.sf(abs(t) * np.sqrt(2), k, d))
+                    if np.isfinite(t) else np.nan for t, d in zip(out["t"], out["df"])]
+    else:
+        out["p"] = adjust_p(out["p_unadjusted"].to_numpy(), adjust)
     return out
+
+
+def _strata_contrasts(cm: CellMeans, ranked: np.ndarray, tfactors: Sequence[str],
+                      pairs: list) -> tuple[list, list, list]:
+    """Pairwise differences of the term's cell means of ranks, SE and Satterthwaite df.
+
+    A contrast L of within cells has variance sum_W ||B_W' L||^2 MS_W / n over the
+    within strata W (B_W: orthonormal basis, MS_W: residual mean square of S:W).
+    """
+    n, c = cm.Y.shape
+    R = ranked.reshape(n, c)
+    combos = list(itertools.product(*cm.within_levels))
+    idx = [cm.within.index(f) for f in tfactors]
+    keys = [tuple(cb[i] for i in idx) for cb in combos]
+    targets = list(itertools.product(*[cm.within_levels[i] for i in idx]))
+    A = np.zeros((c, len(targets)))
+    for j, k in enumerate(keys):
+        A[j, targets.index(k)] = 1.0
+    A /= A.sum(axis=0, keepdims=True)
+    bfac = list(cm.between.columns)
+    if bfac:
+        codes, nl = factor_codes(cm.between, bfac)
+        X = np.hstack([np.ones((n, 1))] + [term_matrix(codes, nl, t)
+                                             for t in effect_terms(bfac)])
+    else:
+        X = np.ones((n, 1))
+    Q, _ = np.linalg.qr(X)
+    rank = np.linalg.matrix_rank(X)
+    strata = []
+    for w in effect_terms(list(range(len(cm.within)))):
+        B = stratum_basis(cm.k_within, w)
+        Z = R @ B
+        Zr = Z - Q @ (Q.T @ Z)
+        dfw = B.shape[1] * (n - rank)
+        strata.append((B, float((Zr ** 2).sum()) / dfw, dfw))
+    means = R.mean(axis=0) @ A
+    est, se, dfs = [], [], []
+    for i, j in pairs:
+        L = A[:, i] - A[:, j]
+        parts = [(float(((B.T @ L) ** 2).sum()) * ms / n, d) for B, ms, d in strata]
+        parts = [(v, d) for v, d in parts if v > 1e-15]
+        var = sum(v for v, _ in parts)
+        df_s = var ** 2 / sum(v ** 2 / d for v, d in parts) if var > 0 else np.nan
+        est.append(float(means[i] - means[j]))
+        se.append(float(np.sqrt(var)))
+        dfs.append(float(df_s))
+    return est, se, dfs
 
 
 def _marginal_fit(df: pd.DataFrame, y: np.ndarray, factors: Sequence[str], target: str,
@@ -311,13 +512,72 @@ def _marginal_fit(df: pd.DataFrame, y: np.ndarray, factors: Sequence[str], targe
     return means, C @ V @ C.T, int(df_res)
 
 
-def art_all(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str) -> dict:
+def art_all(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
+            error: str = "strata") -> dict:
     """Convenience: ANOVA table, checks and Holm ART-C contrasts for every effect."""
-    table = art(df, dv, factors, subject)
-    checks = art_checks(df, dv, factors, subject)
-    contrasts = {t: art_contrasts(df, dv, factors, subject, t, "holm")
+    table = art(df, dv, factors, subject, error)
+    checks = art_checks(df, dv, factors, subject, error)
+    contrasts = {t: art_contrasts(df, dv, factors, subject, t, "holm", error)
                  for t in table["term"]}
     return {"anova": table, "checks": checks, "contrasts": contrasts}
 
 
-__all__ = ["art", "art_checks", "art_contrasts", "align", "art_rank", "art_all"]
+__all__ = ["art", "art_arrays", "art_checks", "art_contrasts", "align", "art_rank", "art_all",
+           "ERRORS", "ADJUSTS"]
+
+
+def art_pooled_arrays(Y: np.ndarray, frame: pd.DataFrame, factors: Sequence[str],
+                      subject: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """ARTool's pooled ``Error(S)`` ART of many data sets on the same trial rows.
+
+    Args:
+        Y: (..., N) responses, one column per row of ``frame``.
+        frame: the N design rows (subject and within factors; equal replicates).
+
+    Returns:
+        term -> (F, p), equal to :func:`art` with ``error="pooled"`` per data set.
+        Alignment and the within-stratum F tests are linear maps of the rows, built once.
+    """
+    factors = list(factors)
+    frame = frame.reset_index(drop=True)
+    N = len(frame)
+    codes, nl = factor_codes(frame, factors)
+    subj = pd.factorize(frame[subject])[0]
+    n_subj = int(subj.max()) + 1
+
+    def avg(c: np.ndarray) -> np.ndarray:
+        G = np.zeros((N, int(c.max()) + 1))
+        G[np.arange(N), c] = 1.0
+        return G @ (G / G.sum(axis=0)).T                        # row -> its group mean
+
+    P_subj = avg(subj)
+    blocks = {}
+    for t in effect_terms(factors):
+        X = term_matrix(codes, nl, t)
+        blocks[t] = X - P_subj @ X
+    proj = {}
+    X_full = np.hstack(list(blocks.values()))
+    H_full = X_full @ np.linalg.pinv(X_full)
+    rank_full = np.linalg.matrix_rank(X_full)
+    resid = np.eye(N) - P_subj - H_full
+    df_res = N - rank_full - n_subj
+    for t in blocks:
+        Xr = np.hstack([b for u, b in blocks.items() if u != t])
+        proj[t] = (H_full - Xr @ np.linalg.pinv(Xr), rank_full - np.linalg.matrix_rank(Xr))
+    P_cell = avg(_combined_codes(codes, nl, factors))
+    out = {}
+    Y = np.asarray(Y, dtype=float)
+    for term in effect_terms(factors):
+        A = np.eye(N) - P_cell
+        for r in range(len(term) + 1):
+            for sub in itertools.combinations(term, r):
+                M = np.full((N, N), 1.0 / N) if r == 0 else avg(_combined_codes(codes, nl, sub))
+                A = A + (-1.0) ** (len(term) - r) * M
+        R = stats.rankdata(np.round(Y @ A.T, RANK_DIGITS), method="average", axis=-1)
+        D, df1 = proj[term]
+        ss = np.einsum("...i,ij,...j->...", R, D, R)
+        sse = np.einsum("...i,ij,...j->...", R, resid, R)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = (ss / df1) / (sse / df_res)
+        out[term_name(term)] = (F, stats.f.sf(F, df1, df_res))
+    return out

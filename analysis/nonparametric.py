@@ -43,16 +43,9 @@ def friedman(df: pd.DataFrame, dv: str, factor: str, subject: str) -> pd.DataFra
         raise AnalysisError("fewer than two participants", "collect more data")
     if np.ptp(X) == 0:
         raise AnalysisError(f"all values of '{dv}' are equal", "there is nothing to test")
-    R = np.apply_along_axis(stats.rankdata, 1, X)
-    ties = 0.0
-    for r in R:
-        t = np.unique(r, return_counts=True)[1]
-        ties += float((t ** 3 - t).sum())
-    Rj = R.sum(axis=0)
-    chi2 = (12 * ((Rj - n * (k + 1) / 2) ** 2).sum()
-            / (n * k * (k + 1) - ties / (k - 1)))
+    chi2, p = friedman_arrays(X)
     return pd.DataFrame([{"factor": factor, "chi2": float(chi2), "df": k - 1,
-                          "p": float(stats.chi2.sf(chi2, k - 1)), "n": n, "k": k,
+                          "p": float(p), "n": n, "k": k,
                           "kendall_w": float(chi2 / (n * (k - 1)))}])
 
 
@@ -96,3 +89,33 @@ def wilcoxon_pairwise(df: pd.DataFrame, dv: str, factor: str, subject: str,
     cols = ["level1", "level2", "n", "V", "W_minus", "z", "p_unadjusted", "p",
             "rank_biserial", "r", "median_diff"]
     return out[cols]
+
+
+def friedman_arrays(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Friedman chi-square and p of many data sets at once.
+
+    Args:
+        X: (..., n, k) participant x level means.
+
+    Returns:
+        (chi2, p) of shape ``X.shape[:-2]``, equal to :func:`friedman` (tie-corrected).
+    """
+    X = np.asarray(X, dtype=float)
+    n, k = X.shape[-2:]
+    R = stats.rankdata(X, axis=-1)
+    # tie correction: sum over rows of sum(t^3 - t) over tie groups, from sorted ranks
+    Xs = np.sort(X, axis=-1)
+    same = np.concatenate([np.zeros(Xs.shape[:-1] + (1,), bool),
+                           Xs[..., 1:] == Xs[..., :-1]], axis=-1)
+    # run lengths: for each element, size of its tie group counted once at the group end
+    run = np.zeros(Xs.shape[:-1], dtype=float)
+    ties = np.zeros(X.shape[:-2], dtype=float)
+    for j in range(k):
+        run = np.where(same[..., j], run + 1, 1.0)
+        end = np.ones_like(run, dtype=bool) if j == k - 1 else ~same[..., j + 1]
+        ties = ties + np.where(end, run ** 3 - run, 0.0).sum(axis=-1)
+    Rj = R.sum(axis=-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chi2 = 12 * ((Rj - n * (k + 1) / 2) ** 2).sum(axis=-1) / (
+            n * k * (k + 1) - ties / (k - 1))
+    return chi2, stats.chi2.sf(chi2, k - 1)

@@ -16,17 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from analysis.strata import orthonormal_contrasts, stratum_basis
 from analysis.design import (AnalysisError, check_columns, check_factors, effect_terms,
                              levels, participant_cell_means, term_name)
-
-
-def _orthonormal_contrasts(k: int) -> np.ndarray:
-    """(k, k-1) orthonormal contrasts orthogonal to the constant (Helmert, normalised)."""
-    C = np.zeros((k, k - 1))
-    for j in range(1, k):
-        C[:j, j - 1] = 1.0
-        C[j, j - 1] = -float(j)
-    return C / np.linalg.norm(C, axis=0)
 
 
 def cell_means(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str
@@ -60,7 +52,7 @@ def rm_anova(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str) -> 
     for term in effect_terms(within):
         mats = []
         for f, k in zip(within, k_levels):
-            mats.append(_orthonormal_contrasts(k) if f in term
+            mats.append(orthonormal_contrasts(k) if f in term
                         else np.ones((k, 1)) / np.sqrt(k))
         C = mats[0]
         for M in mats[1:]:
@@ -112,3 +104,38 @@ def _mauchly(S: np.ndarray, n: int) -> tuple[float, float]:
     f = p * (p + 1) / 2 - 1
     pr1, pr2 = stats.chi2.sf(z, f), stats.chi2.sf(z, f + 4)
     return float(W), float(pr1 + w2 * (pr2 - pr1))
+
+
+def rm_anova_arrays(Y: np.ndarray, within: Sequence[str], k_within: Sequence[int]
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Greenhouse-Geisser RM-ANOVA of many data sets at once.
+
+    Args:
+        Y: (..., n, c) participant x cell means (C order of the within factors' levels).
+
+    Returns:
+        term -> (F, p_gg) arrays of shape ``Y.shape[:-2]``; equal to :func:`rm_anova`'s
+        ``F`` and ``p_gg`` on the same cell means.
+    """
+    Y = np.asarray(Y, dtype=float)
+    n = Y.shape[-2]
+    out = {}
+    for term in effect_terms(list(within)):
+        idx = tuple(i for i, f in enumerate(within) if f in term)
+        Z = Y @ stratum_basis(k_within, idx)                     # (..., n, p)
+        m = Z.mean(axis=-2)
+        D = Z - m[..., None, :]
+        p_ = Z.shape[-1]
+        ss = n * (m ** 2).sum(axis=-1)
+        ss_err = (D ** 2).sum(axis=(-2, -1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = (ss / p_) / (ss_err / (p_ * (n - 1)))
+            if p_ > 1:
+                S = np.swapaxes(D, -1, -2) @ D
+                tr = np.trace(S, axis1=-2, axis2=-1)
+                eps = tr ** 2 / (p_ * (S * np.swapaxes(S, -1, -2)).sum(axis=(-2, -1)))
+            else:
+                eps = np.ones_like(F)
+        p = stats.f.sf(F, p_ * eps, p_ * (n - 1) * eps)
+        out[term_name(term)] = (F, p)
+    return out

@@ -28,7 +28,7 @@ from analysis.aligned_rank import art, art_checks, art_contrasts
 from analysis.block_items import block_item_tests
 from analysis.descriptives import ci_caption, describe, scale_bounds, small_n_warning
 from analysis.design import AnalysisError, levels
-from analysis.mixed import factorial_formula, mixedlm
+from analysis.mixed import factorial_formula, study_model
 from analysis.nonparametric import friedman, wilcoxon_pairwise
 from analysis.objective import objective_correlations
 from analysis.ordinal import ordered_logit, ordinal_gee
@@ -60,6 +60,9 @@ class ReportOptions:
     ordinal_gee_cov: str = "independence"  # or "global_odds_ratio" (slower)
     progress: bool = False                 # tqdm progress bar over items (CLI)
     jobs: int = 1                          # worker processes for the items (fork; Linux)
+    art_error: str = "strata"              # "pooled": ARTool's Error(participant) form
+    calibration_sims: int = 200            # validity panel: null studies (0: no panel)
+    calibration_mixed_sims: int = 20       # ... of which the mixed model is fitted to
 
 
 @dataclass
@@ -171,24 +174,35 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         return {"results": res, "html": "".join(parts), "sentences": sentences}
 
     # --- ART ANOVA + checks + ART-C
-    a = st.run("ART ANOVA", item, lambda: art(d, "rating", factors, SUBJECT))
+    art_label = ART_LABELS[opts.art_error]
+    a = st.run("ART ANOVA", item, lambda: art(d, "rating", factors, SUBJECT, opts.art_error))
     method_marks = None
     if a is not None:
-        checks = art_checks(d, "rating", factors, SUBJECT)
+        for c in a.attrs.get("fewer_replicates", []):
+            cell = ", ".join(f"{f} {c[f]}" for f in factors if f in c)
+            st.warnings.append(
+                f"item '{item}': cell {cell} holds fewer observations for "
+                f"{c['participants_with_fewer']} participant(s) ({c['min']} instead of "
+                f"{c['max']}); ART, RM-ANOVA and Friedman use those participants' means "
+                "of what they rated")
+        checks = art_checks(d, "rating", factors, SUBJECT, opts.art_error)
         cons = {}
         for term in a["term"]:
             c = st.run(f"ART-C contrasts {term}", item,
-                       lambda t=term: art_contrasts(d, "rating", factors, SUBJECT, t, opts.adjust))
+                       lambda t=term: art_contrasts(d, "rating", factors, SUBJECT, t,
+                                                    opts.adjust, opts.art_error))
             if c is not None:
                 cons[term] = c
         if "method" in cons:
             method_marks = cons["method"]
-        res["art"] = {"anova": _records(a), "checks": _records(checks),
+        res["art"] = {"error": opts.art_error, "label": art_label,
+                      "anova": _records(a), "checks": _records(checks),
                       "contrasts": {t: _records(c) for t, c in cons.items()}}
         for r in a.itertuples():
             sentences.append(f"{item}, ART ANOVA, {r.term}: "
                              + apa.f_test(r.F, r.df1, r.df2, r.p, pes=r.partial_eta2))
-        parts.append(st.table(a, f"{item}_art", f"{item}: aligned rank transform ANOVA"))
+        parts.append(st.table(a, f"{item}_art",
+                              f"{item}: aligned rank transform ANOVA, {art_label}"))
         parts.append(st.table(checks, f"{item}_art_checks",
                               f"{item}: ART alignment checks (sums and F of other effects ~ 0)"))
         for t, c in cons.items():
@@ -215,7 +229,8 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         if (per_cell > 1).any():
             vc = {"clip": "clip_id"}
     m = st.run("mixed model", item,
-               lambda: mixedlm(d, factorial_formula("rating", factors), SUBJECT, vc=vc))
+               lambda: study_model(d, "rating", factors, SUBJECT,
+                                   clip="clip_id" if vc else None))
     if m is not None:
         emm = {f: m.emmeans(f) for f in factors}
         if len(factors) > 1:
@@ -223,6 +238,7 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         pw = {f: m.pairwise(f, opts.adjust) for f in factors}
         res["mixedlm"] = {"formula": factorial_formula("rating", factors),
                           "random": ["participant"] + (["clip"] if vc else []),
+                          "structure": m.structure,
                           "converged": m.converged, "n_obs": m.n_obs, "n_groups": m.n_groups,
                           "fixed": _records(m.fixed), "tests": _records(m.tests),
                           "variances": _records(m.variances),
@@ -233,7 +249,7 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
                              + apa.f_test(r.F, r.df1, r.df2, r.p))
         parts.append(st.table(m.tests, f"{item}_mixedlm_tests",
                               f"{item}: mixed model F tests, Satterthwaite df "
-                              f"(random: {', '.join(res['mixedlm']['random'])})"))
+                              f"(random: {m.structure})"))
         parts.append(st.table(m.variances, f"{item}_mixedlm_variances",
                               f"{item}: variance components"))
         for k, v in emm.items():
@@ -242,6 +258,9 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         for k, v in pw.items():
             parts.append(st.table(v, f"{item}_mixedlm_pairwise_{k}",
                                   f"{item}: mixed-model pairwise contrasts, {k} ({opts.adjust})"))
+
+    res["primary"] = _primary(item, vc is not None, m, a is not None, art_label)
+    parts.insert(0, f'<p class="primary">{html.escape(res["primary"]["text"])}</p>')
 
     # --- nonparametric
     res["friedman"], res["wilcoxon"] = {}, {}
@@ -300,6 +319,69 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         res["figures"] = [f"figures/{p.name}" for p in figs]
     res["sentences"] = sentences
     return {"results": res, "html": "".join(parts), "sentences": sentences}
+
+
+#: how the report names the two ART forms
+ART_LABELS = {"strata": "per-stratum Error(participant/(method*emotion)) on cell means",
+              "pooled": "pooled Error(participant) on trials (published ARTool form; "
+                        "false positives above alpha with replicates or method preferences)"}
+
+
+def _primary(item: str, clips_replicated: bool, m, art_ok: bool, art_label: str) -> dict:
+    """Which test the report leads with for an item, and the caveat in words."""
+    if clips_replicated and m is not None:
+        var = m.variance_components.get("clip", 0.0)
+        text = (f"{item}: primary test: the crossed mixed model ({m.structure}; Satterthwaite "
+                "F tests), because several clips were rated per condition: it generalises "
+                "over participants and over clips. The by-participant tests below (ART, "
+                "RM-ANOVA, Friedman) treat the clips as fixed, so they generalise only to the "
+                f"clips used (estimated clip variance {var:.3f}, SD {np.sqrt(max(var, 0)):.2f} "
+                "rating points).")
+        return {"test": "mixed model", "structure": m.structure, "clip_variance": var,
+                "text": text}
+    if art_ok:
+        text = (f"{item}: primary test: aligned rank transform ANOVA ({art_label}). With one "
+                "clip per condition, clip differences cannot be separated from condition "
+                "effects: the results hold for the clips used.")
+        return {"test": "ART", "text": text}
+    return {"test": None, "text": f"{item}: no primary test could run (see skipped analyses)."}
+
+
+def _validity_panel(st: _State, ratings: pd.DataFrame, items: list, opts: ReportOptions
+                    ) -> dict | None:
+    """Null-world calibration of the tests on this design (first analysed item)."""
+    from analysis.calibration import calibrate
+
+    if opts.calibration_sims <= 0 or not items:
+        return None
+    item = items[0]
+    d = ratings[ratings["item"] == item].reset_index(drop=True)
+    factors = [f for f in FACTORS if d[f].nunique() > 1]
+    if not factors or d["rating"].nunique() < 2:
+        return None
+    clip = "clip_id" if opts.clip_random_effect and "clip_id" in d.columns and \
+        (d["clip_id"].astype(str) != "").all() else None
+    tests = ("art", "art_pooled", "rm_anova", "friedman") + \
+        (("mixed",) if opts.calibration_mixed_sims > 0 else ())
+    cal = st.run("validity panel (calibration)", item, lambda: calibrate(
+        d, "rating", factors, SUBJECT, clip, n_sims=opts.calibration_sims,
+        n_mixed=opts.calibration_mixed_sims, tests=tests, seed=0))
+    if cal is None:
+        return None
+    t = cal.table[["label", "term", "n_sims", "rate", "ci_low", "ci_high", "verdict"]]
+    sd = ", ".join(f"{k} {v:.2f}" for k, v in cal.world.sd.items() if v > 0)
+    intro = (f"<p>Each test was run on {opts.calibration_sims} simulated studies shaped like "
+             f"this one ({cal.design['participants']} participants, the same cells and clips "
+             f"per cell) in which no factor has any effect, with the variance components "
+             f"estimated from '{html.escape(str(item))}' (SDs: {html.escape(sd)}). A valid "
+             "test rejects about 5 % of them. 'only for the clips used': the test treats the "
+             "clips as fixed, so with clip variance it does not generalise beyond them. "
+             "More simulations: <code>vr-study analyze calibrate DATA</code>.</p>")
+    st.sections.insert(0, ("Validity of the tests on this design (null simulation)",
+                           intro + st.table(t, "validity_panel",
+                                            f"false-positive rate at alpha .05 "
+                                            f"(item {item}; Wilson 95% CI)")))
+    return cal.to_dict() | {"item": item}
 
 
 def _item_job(out: Path, d: pd.DataFrame, item: str, opts: ReportOptions) -> tuple:
@@ -522,7 +604,8 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
                  "n_rows": int(len(responses)), "items": items,
                  "methods": _order(conditions, "method") if len(conditions) else [],
                  "emotions": _order(conditions, "emotion") if len(conditions) else [],
-                 "adjust": opts.adjust, "python": platform.python_version()},
+                 "adjust": opts.adjust, "art_error": opts.art_error,
+                 "python": platform.python_version()},
         "items": {}}
     if small_n_warning(results["meta"]["n_participants"]):
         st.warnings.append(small_n_warning(results["meta"]["n_participants"]))
@@ -544,6 +627,7 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
         results["items"][item] = r["results"]
         all_sentences += r["sentences"]
         st.sections.append((f"Item: {item}", r["html"] + _sentence_list(r["sentences"])))
+    results["calibration"] = _validity_panel(st, ratings, items, opts)
     results["recognition"] = _recognition(st, recog, opts)
     if results["recognition"]:
         all_sentences += results["recognition"]["sentences"]
@@ -607,12 +691,15 @@ def _html(results: dict, st: _State, simulated: bool) -> str:
                  f"{e(', '.join(map(str, meta['emotions'])))}. P-value adjustment: "
                  f"{e(meta['adjust'])}. All numbers: <a href='results.json'>results.json</a>."
                  "</p>")
-    parts.append("<p>Methods: aligned rank transform ANOVA (ARTool's algorithm, Error(participant)"
-                 " strata) with ART-C contrasts; repeated-measures ANOVA on participant cell "
-                 "means with Greenhouse-Geisser correction; linear mixed models (REML, Wald "
-                 "chi-square tests, asymptotic z contrasts; no Satterthwaite df); Friedman and "
+    parts.append("<p>Methods: the crossed mixed model (participant, participant x factor "
+                 "and, when clips are replicated, clip random effects; REML, Satterthwaite F) "
+                 "is the primary test when several clips were rated per condition; aligned "
+                 f"rank transform ANOVA ({e(ART_LABELS[meta.get('art_error', 'strata')])}) "
+                 "with ART-C contrasts; repeated-measures ANOVA on participant cell "
+                 "means with Greenhouse-Geisser correction; Friedman and "
                  "Wilcoxon signed-rank on participant means; ordinal models; exact binomial "
-                 "tests and GEE for recognition.</p>")
+                 "tests and GEE for recognition. By-participant tests (ART, RM-ANOVA, "
+                 "Friedman) generalise only to the clips used.</p>")
     if results.get("notes"):
         parts.append("<p>Data: " + "; ".join(e(n) for n in results["notes"]) + ".</p>")
     if st.skipped or st.warnings:

@@ -60,7 +60,7 @@ def main() -> int:
     metrics = analysis.simulate_metrics(seed=1)
     factors, subject = ["method", "emotion"], "participant_id"
     # warm the imports (statsmodels, matplotlib) so both sides are timed without them
-    analysis.art(data[data["item"] == "naturalness"], "value", factors, subject)
+    analysis.art(data[data["item"] == "naturalness"], "value", factors, subject, error="pooled")
     import matplotlib.pyplot  # noqa: F401
     import statsmodels.formula.api  # noqa: F401
 
@@ -78,7 +78,8 @@ def main() -> int:
             jobs2_s = time.perf_counter() - t0
     items = sorted(data.loc[data["instrument"] == "animation_rating", "item"].unique())
     t0 = time.perf_counter()
-    ours = {i: analysis.art(data[data["item"] == i], "value", factors, subject) for i in items}
+    ours = {i: analysis.art(data[data["item"] == i], "value", factors, subject,
+                                 error="pooled") for i in items}
     art_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     base = {i: baseline_art(data[data["item"] == i], factors, subject) for i in items}

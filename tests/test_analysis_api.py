@@ -63,7 +63,10 @@ def test_unbalanced_data_gets_a_clear_message():
     df = _design(reps=2)
     df = df.drop(index=df.index[0])  # one cell of one participant has a single replicate
     with pytest.raises(AnalysisError, match="unbalanced.*mixed model"):
-        analysis.art(df, "y", ["A", "B"], "pid")
+        analysis.art(df, "y", ["A", "B"], "pid", error="pooled")
+    # the default (per-stratum ART on cell means) averages what is there and says where
+    short = analysis.art(df, "y", ["A", "B"], "pid").attrs["fewer_replicates"]
+    assert short == [{"A": "a1", "B": "b1", "min": 1, "max": 2, "participants_with_fewer": 1}]
     # the mixed model accepts it
     fit = analysis.mixedlm(df, analysis.factorial_formula("y", ["A", "B"]), "pid")
     assert fit.n_obs == len(df)

@@ -49,7 +49,7 @@ def test_art_matches_r_aov_error_strata(key, file, dv, factors, subject):
     df = _read(file)
     if file == "study16.csv":
         df = df[df["item"] == "naturalness"]
-    ours = analysis.art(df, dv, factors, subject)
+    ours = analysis.art(df, dv, factors, subject, error="pooled")
     ref = pd.DataFrame(R[key])
     assert list(ours["term"]) == list(ref["term"])
     _close(ours["F"], ref["F"], 1e-9)
@@ -70,7 +70,8 @@ def test_art_contrasts_match_r_emmeans(key, file, dv, factors, subject, term):
     df = _read(file)
     if file == "study16.csv":
         df = df[df["item"] == "naturalness"]
-    ours = analysis.art_contrasts(df, dv, factors, subject, term, adjust="holm")
+    ours = analysis.art_contrasts(df, dv, factors, subject, term, adjust="holm",
+                                  error="pooled")
     ref = pd.DataFrame(R[key])
     assert list(ours["level1"]) == list(ref["level1"])
     assert list(ours["level2"]) == list(ref["level2"])
@@ -84,13 +85,14 @@ def test_art_contrasts_match_r_emmeans(key, file, dv, factors, subject, term):
 def test_art_contrasts_between_and_within_in_a_mixed_design():
     """Within factor: within stratum; between factor: subject mean ranks (rtol 1e-9)."""
     md = _read("mixed_design.csv")
-    cond = analysis.art_contrasts(md, "y", ["group", "cond"], "subject", "cond")
+    cond = analysis.art_contrasts(md, "y", ["group", "cond"], "subject", "cond", error="pooled")
     ref = R["artcon_mixed_cond"]
     _close(cond["estimate"], ref["estimate"], 1e-9)
     _close(cond["SE"], ref["SE"], 1e-9)
     _close(cond["p"], ref["p"], 1e-8)
     assert list(cond["df"]) == ref["df"]
-    grp = analysis.art_contrasts(md, "y", ["group", "cond"], "subject", "group").iloc[0]
+    grp = analysis.art_contrasts(md, "y", ["group", "cond"], "subject", "group",
+                                 error="pooled").iloc[0]
     ref = R["artcon_mixed_group"]
     assert grp["estimate"] == pytest.approx(ref["estimate"], rel=1e-9)
     assert grp["SE"] == pytest.approx(ref["SE"], rel=1e-9)
@@ -100,6 +102,8 @@ def test_art_contrasts_between_and_within_in_a_mixed_design():
 
 def test_art_alignment_checks_pass(nat):
     checks = analysis.art_checks(nat, "value", ["method", "emotion"], "participant_id")
+    assert analysis.art_checks(nat, "value", ["method", "emotion"], "participant_id",
+                               error="pooled")["ok"].all()
     assert checks["ok"].all()
     assert (checks["aligned_sum"].abs() < 1e-8).all()
 

@@ -47,10 +47,20 @@ def test_report_has_every_section_and_links_resolve(report):
                                                       "animation_rating/realism"]
     assert {r["metric"] for r in res["objective"]} >= {"bc", "l1div", "jerk_mean"}
     assert res["skipped"] == [] and res["warnings"] == []
-    assert any(re.search(r"F\(3, 233\) = \d+\.\d\d, p [<=] \.\d{3}, partial eta\^2 = \.\d\d", s)
+    # per-stratum ART: method against participant x method, F(3, 3 x 15)
+    assert any(re.search(r"ART ANOVA, method: F\(3, 45\) = \d+\.\d\d", s)
                for s in res["sentences"])
+    # clips are replicated: the crossed mixed model leads, with the clip caveat in words
+    assert nat["primary"]["test"] == "mixed model"
+    assert "clip_id" in nat["primary"]["structure"]
+    assert "generalise only to the clips used" in nat["primary"]["text"]
+    assert nat["art"]["error"] == "strata"
+    cal = res["calibration"]
+    rates = {(r["test"], r["term"]): r for r in cal["rates"]}
+    assert rates[("art", "method")]["n_sims"] == 200 and rates[("mixed", "method")]["n_sims"] == 20
     page = (report / "index.html").read_text()
     assert "SIMULATED DATA" in page
+    assert "Validity of the tests on this design" in page and "primary test" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
     links = re.findall(r'(?:href|src)="([^"#]+)"', page)
     assert len(links) > 100

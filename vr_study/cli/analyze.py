@@ -5,6 +5,11 @@
                      [--layout auto|long|wide] [--pattern REGEX] [--scale 1,7]
                      [--codebook codebook.csv|instrument.yaml]
     vr-study analyze simulate -o data.csv [--participants 48] [--seed 0]
+    vr-study analyze calibrate DATA.csv [--items A B] [--sims 500] [--mixed-sims 100]
+                     [--alpha 0.05] [--seed 0] [-o calibration.json]
+    vr-study analyze power SPEC.yaml --effect method=0.5 [--effect emotion=0.3]
+                     [--participants N] [--clips-per-cell K] [--pilot DATA.csv --item I]
+                     [--sd participant=0.6,clip=0.3,...] [--power-target 0.8] [-o power.json]
 """
 from __future__ import annotations
 
@@ -23,10 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "index.html, results.json, tables/ (CSV, Markdown, LaTeX), figures/. "
                     "'vr-study analyze simulate -o data.csv' writes a SIMULATED study.")
     p.add_argument("data", help="tidy CSV from 'vr-study export', a wide trial CSV (PsychoPy, "
-                                "jsPsych, Qualtrics, published data; a folder of them), or the "
-                                "word 'simulate'")
-    p.add_argument("-o", "--out", required=True,
-                   help="report directory (or, with 'simulate', the CSV to write)")
+                                "jsPsych, Qualtrics, published data; a folder of them), or one of "
+                                "the words 'simulate', 'calibrate', 'power'")
+    p.add_argument("target", nargs="?",
+                   help="calibrate: the data CSV; power: the study spec YAML")
+    p.add_argument("-o", "--out",
+                   help="report directory (or, with 'simulate', the CSV to write; with "
+                        "'calibrate'/'power', an optional JSON file for the numbers)")
     p.add_argument("--metrics", help="per-clip metrics CSV ('vr-study metrics') to correlate "
                                      "with ratings (joined on clip_id)")
     p.add_argument("--items", nargs="+", help="rating items to analyse (default: all); in the "
@@ -51,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clip-effect", action="store_true",
                    help="leave the clip random intercept out of the mixed models")
     p.add_argument("--no-ordinal", action="store_true", help="skip the ordinal models")
+    p.add_argument("--art-pooled", action="store_true",
+                   help="ART in ARTool's pooled Error(participant) form on trial rows, to "
+                        "reproduce a published analysis (labelled so; not valid with "
+                        "replicate clips or method preferences)")
+    p.add_argument("--calibration-sims", type=int, default=200,
+                   help="null studies for the report's validity panel (default 200; 0: none)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
@@ -62,12 +76,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-excluded", action="store_true",
                    help="keep participants the export marked excluded (for a sensitivity analysis)")
     g = p.add_argument_group("simulate")
-    g.add_argument("--participants", type=int, default=48,
-                   help="simulate: number of participants (default 48)")
+    g.add_argument("--participants", type=int, default=None,
+                   help="simulate: number of participants (default 48); power: the N to "
+                        "evaluate (default: the spec's study.participants)")
     g.add_argument("--seed", type=int, default=0, help="simulate: random seed (default 0)")
     g.add_argument("--metrics-out",
                    help="simulate: where to write the simulated metrics CSV "
                         "(default: next to the data, <name>_metrics.csv)")
+    c = p.add_argument_group("calibrate and power")
+    c.add_argument("--sims", type=int, default=500,
+                   help="simulated studies for the by-participant tests (default 500)")
+    c.add_argument("--mixed-sims", type=int, default=100,
+                   help="how many of them the mixed model is fitted to (~0.1 s each; "
+                        "default 100)")
+    c.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
+    c.add_argument("--effect", action="append", default=[],
+                   help="power: FACTOR=POINTS (levels spread evenly over POINTS rating "
+                        "points) or FACTOR=LEVEL:POINTS,...; repeatable")
+    c.add_argument("--clips-per-cell", type=int, default=None,
+                   help="power: distinct clips per condition (default: the spec's "
+                        "trials.repetitions)")
+    c.add_argument("--sd", help="power: SDs on the rating scale, e.g. participant=0.6,"
+                                "participant:method=0.3,clip=0.3,residual=1.0")
+    c.add_argument("--pilot", help="power: pilot data CSV to estimate the SDs from")
+    c.add_argument("--item", help="power: the pilot item to estimate the SDs from")
+    c.add_argument("--power-target", type=float, default=0.8,
+                   help="power: target power for the N search (default 0.8)")
+    c.add_argument("--test", default=None, choices=["art", "rm_anova", "friedman", "mixed"],
+                   help="power: test for the N search (default: mixed when clips are "
+                        "replicated, else art)")
     p.set_defaults(func=run)
 
 
@@ -75,6 +112,14 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``vr-study analyze``."""
     if args.data == "simulate":
         return _simulate(args)
+    if args.data in ("calibrate", "power"):
+        from vr_study.cli import analyze_sim
+        return analyze_sim.run(args)
+    if args.target is not None:
+        raise InputError(None, None, f"unexpected argument {args.target!r}",
+                         "give one data CSV (or: analyze calibrate DATA / analyze power SPEC)")
+    if not args.out:
+        raise InputError(None, "-o/--out", "is missing", "give the report directory, -o report/")
     return _analyze(args)
 
 
@@ -94,6 +139,10 @@ def _simulate(args: argparse.Namespace) -> int:
     from analysis.simulate import simulate_metrics, simulate_study
     from vr_study.atomic import atomic_write_text
 
+    if args.participants is None:
+        args.participants = 48
+    if not args.out:
+        raise InputError(None, "-o/--out", "is missing", "give the CSV to write, -o data.csv")
     if args.participants < 2:
         raise InputError(None, "--participants", f"is {args.participants}",
                          "simulate at least 2 participants")
@@ -134,7 +183,9 @@ def _analyze(args: argparse.Namespace) -> int:
                          ordinal=not args.no_ordinal, figures=not args.no_figures,
                          chance=args.chance, adjust=args.adjust,
                          simulated=True if args.simulated else None,
-                         source=str(args.data), progress=True, jobs=args.jobs)
+                         source=str(args.data), progress=True, jobs=args.jobs,
+                         art_error="pooled" if args.art_pooled else "strata",
+                         calibration_sims=max(args.calibration_sims, 0))
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
     data, excluded = _exclusions(args, data)
