@@ -253,13 +253,13 @@ def test_apa_prose_has_symbols_in_html_and_latex_and_plain_markdown(long_report)
     _, out = long_report
     page = (out / "index.html").read_text()
     section = page.split('<div class="apa">', 1)[1].split("</div>", 1)[0]
-    assert re.search(r"The main effect of method was significant, <i>F</i>\(3, 233\) = "
+    assert re.search(r"The main effect of method was significant, <i>F</i>\(3, 45\) = "
                      r"\d+\.\d\d, <i>p</i> &lt; \.001, &eta;<span class=\"ss\"><sup>2</sup><sub>p</sub>"
                      r"</span> = \.\d\d",
                      section)
     assert "&chi;<sup>2</sup>(" in section and "&times;" in section
     tex = (out / "results_apa.tex").read_text()
-    assert re.search(r"\$F\$\(3, 233\) = \d+\.\d\d, \$p <\$ \.001, \$\\eta\^2_p\$", tex)
+    assert re.search(r"\$F\$\(3, 45\) = \d+\.\d\d, \$p <\$ \.001, \$\\eta\^2_p\$", tex)
     assert r"$\chi^2$" in tex and r"method $\times$ emotion" in tex
     assert "%" not in tex.replace(r"\%", "")
     md = (out / "results_apa.md").read_text()
