@@ -49,6 +49,8 @@ def rm_anova(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str) -> 
     k_levels = [len(v) for v in lv]
     ss_subjects = Y.shape[1] * float(((Y.mean(axis=1) - Y.mean()) ** 2).sum())
     rows, ss_err_total = [], 0.0
+    # sums of squares at rounding level (e.g. ratings identical across a factor) are zero
+    tiny = 1e-12 * float(((Y - Y.mean()) ** 2).sum())
     for term in effect_terms(within):
         mats = []
         for f, k in zip(within, k_levels):
@@ -62,12 +64,14 @@ def rm_anova(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str) -> 
         D = Z - m
         ss = n * float(m @ m)
         ss_err = float((D ** 2).sum())
+        ss, ss_err = (0.0 if ss <= tiny else ss), (0.0 if ss_err <= tiny else ss_err)
         ss_err_total += ss_err
         p_ = C.shape[1]
         df1, df2 = p_, p_ * (n - 1)
-        F = (ss / df1) / (ss_err / df2) if ss_err > 0 else np.inf
+        # no variation at all (identical ratings): the test is undefined, not infinite
+        F = (ss / df1) / (ss_err / df2) if ss_err > 0 else (np.inf if ss > 0 else np.nan)
         S = D.T @ D / (n - 1)
-        if p_ > 1:
+        if p_ > 1 and ss_err > 0:
             eps = float(np.trace(S) ** 2 / (p_ * np.trace(S @ S)))
             W, mp = _mauchly(S, n)
         else:
@@ -76,7 +80,7 @@ def rm_anova(df: pd.DataFrame, dv: str, within: Sequence[str], subject: str) -> 
                      "p": float(stats.f.sf(F, df1, df2)),
                      "eps_gg": eps, "df1_gg": df1 * eps, "df2_gg": df2 * eps,
                      "p_gg": float(stats.f.sf(F, df1 * eps, df2 * eps)),
-                     "partial_eta2": ss / (ss + ss_err), "SS": ss, "SS_error": ss_err,
+                     "partial_eta2": ss / (ss + ss_err) if ss + ss_err > 0 else np.nan, "SS": ss, "SS_error": ss_err,
                      "mauchly_W": W, "mauchly_p": mp})
     out = pd.DataFrame(rows)
     out["ges"] = out["SS"] / (out["SS"] + ss_subjects + ss_err_total)
