@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from vr_study.errors import InputError
@@ -23,7 +24,9 @@ class Utterance:
 
     ``audio_path``: speech wav (any rate, mono or stereo; generators resample and mix down).
     ``transcript``: the words, when known. ``emotion``: a label such as 'happy'/'neutral'.
-    ``speaker``: speaker/style id for methods that take one (e.g. TalkSHOW 0..3).
+    ``speaker``: speaker/style id for methods that take one: one id for every method, or a
+    mapping per method (``{"talkshow": 2, "faceformer": "FaceTalk_170728_03272_TA"}``; a
+    method not named uses its configured default). See :meth:`speaker_for`.
     ``seed``: picks one of the many plausible motions for the same speech.
     ``id``: utterance id used in libraries and metrics (default: the wav's file stem).
     """
@@ -31,7 +34,7 @@ class Utterance:
     audio_path: str | Path
     transcript: str | None = None
     emotion: str = "neutral"
-    speaker: str | int | None = None
+    speaker: str | int | Mapping[str, str | int] | None = None
     seed: int = 0
     id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +42,13 @@ class Utterance:
     @property
     def utterance_id(self) -> str:
         return self.id or Path(self.audio_path).stem
+
+    def speaker_for(self, method: str) -> str | int | None:
+        """The speaker/style id for ``method``: its entry in a per-method mapping (None when
+        the mapping does not name it), or the one id given for every method."""
+        if isinstance(self.speaker, Mapping):
+            return self.speaker.get(method)
+        return self.speaker
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,8 @@ def stamp_meta(clip: MotionClip, method: str, utterance: Utterance, audio_offset
     m.audio_offset_s = float(audio_offset_s)
     if utterance.transcript:
         m.extra["transcript"] = utterance.transcript
-    if utterance.speaker is not None:
-        m.extra["speaker"] = utterance.speaker
+    speaker = utterance.speaker_for(method)
+    if speaker is not None:
+        m.extra["speaker"] = speaker
     m.extra.update(extra)
     return clip

@@ -17,7 +17,7 @@ from vr_study.errors import InputError
 from vr_study.library import StimulusLibrary, clip_id
 
 from .base import Utterance, check_emotion, conditioning_of
-from .registry import EXTERNAL_METHODS, get_generator
+from .registry import EXTERNAL_METHODS, available, get_generator
 
 BUNDLED_UTTERANCES = Path(__file__).resolve().parent.parent / "assets" / "speech" / "utterances.yaml"
 
@@ -25,6 +25,11 @@ BUNDLED_UTTERANCES = Path(__file__).resolve().parent.parent / "assets" / "speech
 @dataclass
 class UtteranceSpec:
     """One row of an utterance list: id, speech, transcript, optional speaker id.
+
+    ``speaker``: one id for every method that takes one, or a mapping per method
+    (``{"talkshow": "2", "faceformer": "FaceTalk_170728_03272_TA"}``): the methods' ids
+    differ (TalkSHOW 0-3, FaceFormer's VOCASET subjects), so a study comparing both gives
+    each its own. A method not named uses its configured default.
 
     ``wavs`` maps an emotion label to the speech recorded with that emotion (absolute
     paths); the key ``None`` holds one recording used for every emotion. The compared
@@ -34,7 +39,7 @@ class UtteranceSpec:
     id: str
     wavs: dict[str | None, Path]
     text: str | None = None
-    speaker: str | None = None
+    speaker: str | dict[str, str] | None = None
 
     @property
     def wav(self) -> Path:
@@ -58,9 +63,10 @@ def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
     """Read utterances from YAML or CSV; ``wav`` paths are relative to the list file.
 
     YAML: ``utterances: [{id, text, wav, speaker?}]`` where ``wav`` is one file for every
-    emotion or a mapping per emotion (``wav: {happy: greeting_happy.wav, neutral: ...}``).
-    CSV: columns ``id, text`` and ``wav`` and/or ``wav_<emotion>`` (e.g. ``wav_happy``),
-    optional ``speaker``.
+    emotion or a mapping per emotion (``wav: {happy: greeting_happy.wav, neutral: ...}``)
+    and ``speaker`` one id or a mapping per method (``speaker: {talkshow: 2, faceformer:
+    FaceTalk_170728_03272_TA}``). CSV: columns ``id, text`` and ``wav`` and/or
+    ``wav_<emotion>`` (e.g. ``wav_happy``), optional ``speaker`` and/or ``speaker_<method>``.
     """
     path = Path(path)
     if not path.is_file():
@@ -117,11 +123,55 @@ def read_utterance_list(path: str | Path) -> list[UtteranceSpec]:
         if uid in seen:
             raise InputError(path, f"{where}.id", f"'{uid}' appears twice", "give each utterance its own id")
         seen.add(uid)
-        out.append(UtteranceSpec(uid, wavs, row.get("text") or None,
-                                 None if row.get("speaker") in (None, "") else str(row.get("speaker"))))
+        out.append(UtteranceSpec(uid, wavs, row.get("text") or None, _speaker_field(path, where, row)))
     if not out:
         raise InputError(path, "utterances", "is empty", "list at least one utterance")
     return out
+
+
+def _speaker_field(path: Path, where: str, row: dict[str, Any]) -> str | dict[str, str] | None:
+    """A row's ``speaker``: None, one id, or {method: id} (YAML mapping or ``speaker_<method>`` columns)."""
+    value = row.get("speaker")
+    per = {k[8:]: v for k, v in row.items() if isinstance(k, str) and k.startswith("speaker_") and v not in (None, "")}
+    if isinstance(value, dict):
+        per = {**value, **per}
+        value = None
+    for method, sp in per.items():
+        if isinstance(sp, (dict, list)) or isinstance(sp, bool) or not str(sp).strip():
+            raise InputError(path, f"{where}.speaker.{method}", f"is {sp!r}, not a speaker id",
+                             "give one id per method, e.g. speaker: {talkshow: 2, faceformer: "
+                             "FaceTalk_170728_03272_TA}")
+    if isinstance(value, list):
+        raise InputError(path, f"{where}.speaker", "is a list", "give one id, or a mapping per method, e.g. "
+                         "speaker: {talkshow: 2, faceformer: FaceTalk_170728_03272_TA}")
+    if per:
+        if value not in (None, ""):
+            raise InputError(path, f"{where}.speaker", "gives both one id and ids per method",
+                             "use the mapping per method only")
+        return {str(k): str(v) for k, v in per.items()}
+    return None if value in (None, "") else str(value)
+
+
+def check_speakers(generators: dict[str, Any], utterances: Sequence[UtteranceSpec]) -> None:
+    """Refuse a speaker id a method cannot take, before anything is generated.
+
+    A per-method mapping must name only known methods; each id is checked against the
+    method's own ids (:func:`generators.external.check_speaker`). One id for every method
+    is checked against each method that takes a speaker (and unused by the others).
+    """
+    from .external import check_speaker
+
+    for u in utterances:
+        if isinstance(u.speaker, dict):
+            unknown = sorted(set(u.speaker) - set(generators) - set(available()))
+            if unknown:
+                raise InputError(None, f"utterance '{u.id}'.speaker", f"names unknown method(s) {', '.join(unknown)}",
+                                 f"name methods of this batch ({', '.join(generators)})")
+        for m, gen in generators.items():
+            where = f"utterance '{u.id}'.speaker" + (f".{m}" if isinstance(u.speaker, dict) else "")
+            sp = u.speaker.get(m) if isinstance(u.speaker, dict) else u.speaker
+            check_speaker(m, sp, None, where, takes_speaker=conditioning_of(gen).speaker,
+                          per_method=isinstance(u.speaker, dict))
 
 
 def _sha(path: Path) -> str:
@@ -197,6 +247,7 @@ def fill_library(library_dir: str | Path, utterances: Sequence[UtteranceSpec], m
             check_emotion(gen, e)
         generators[m] = gen
     check_labels(generators, utterances, emotions, seeds)
+    check_speakers(generators, utterances)
     for u in utterances:  # check every speech file before generating anything
         for w in dict.fromkeys(u.wav_for(e) for e in emotions):
             load_speech(w)

@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,7 @@ class MethodDefaults:
     speaker: str | int | None = None
     subject: str | None = None
     device: str | None = None
+    speakers: tuple[str, ...] | None = None     # the speaker/style ids the method accepts
 
 
 #: built-in defaults per method (docs/generators.md cites the upstream lines)
@@ -95,7 +97,7 @@ BUILTIN: dict[str, MethodDefaults] = {
         command="{python} scripts/demo.py --config_file ./config/body_pixel.json --infer --audio_file {audio} "
                 "--id {speaker} --num_sample {num_samples} --stand",
         output="visualise/video/body-pixel2/{stem}.npy", format="talkshow", output_survives_crash=True,
-        speaker=0,
+        speaker=0, speakers=("0", "1", "2", "3"),
         conditioning=Conditioning(False, "draw", True, "speaker id 0-3 (--id); no emotion input; each run draws "
                                   "new samples without a fixed seed (demo.py sets none)")),
     "amuse": MethodDefaults(
@@ -114,9 +116,40 @@ BUILTIN: dict[str, MethodDefaults] = {
                 "--output_path {out_dir} --device {device}",
         output="{out_dir}/{stem}.npy", format="flame_vertices",
         speaker="FaceTalk_170913_03279_TA", subject="FaceTalk_170809_00138_TA", device="cuda",
+        speakers=tuple(VOCASET_TRAIN.split()),
         conditioning=Conditioning(False, False, True, "face only; speaking style = one of the 8 VOCASET training "
                                   "subjects (--condition); deterministic; no emotion input")),
 }
+
+
+def check_speaker(method: str, speaker: str | int | None, source: str | None, where: str, *,
+                  takes_speaker: bool | None = None, per_method: bool = True) -> str | int | None:
+    """``speaker`` if method ``method`` can take it; raise InputError naming ``where`` otherwise.
+
+    A built-in method checks the id against the ids its code accepts (TalkSHOW 0-3,
+    FaceFormer's 8 VOCASET training subjects). ``takes_speaker``: whether the method has a
+    speaker input (default: a built-in's :class:`Conditioning`; other methods: yes). A
+    speaker given to a method without one is an error when it was meant for that method
+    (``per_method``) and quietly unused when it was one id for every method (returns None).
+    """
+    if speaker is None:
+        return None
+    b = BUILTIN.get(method)
+    takes = takes_speaker if takes_speaker is not None else (b.conditioning.speaker if b else True)
+    example = "speaker: {talkshow: 2, faceformer: FaceTalk_170728_03272_TA}"
+    if not takes:
+        if not per_method:
+            return None
+        raise InputError(source, where, f"gives speaker {speaker!r} to '{method}', which has no speaker input",
+                         f"remove it; name only the methods that take one, e.g. {example}")
+    if isinstance(speaker, bool) or not isinstance(speaker, (str, int)) or not str(speaker).strip():
+        raise InputError(source, where, f"is {speaker!r}, not a speaker id", f"give a name or number, e.g. {example}")
+    if b is not None and b.speakers is not None and str(speaker) not in b.speakers:
+        fix = f"give one of {', '.join(b.speakers)}"
+        if not per_method:
+            fix += f"; to give each method its own, use a mapping per method: {example}"
+        raise InputError(source, where, f"{speaker!r} is not a {method} speaker/style id", fix)
+    return speaker
 
 
 @dataclass
@@ -169,6 +202,8 @@ class MethodConfig:
                         else f"'{name}' is not built in ({', '.join(BUILTIN)} are): give command and output")
                 raise InputError(source, f"methods.{name}.{key}", "is missing", hint)
         d.setdefault("format", "beat2")
+        if "speaker" in d and (builtin is None or d["speaker"] != builtin.speaker):
+            check_speaker(name, d["speaker"], source, f"methods.{name}.speaker")
         if d.get("emotions") is not None:
             d["emotions"] = tuple(d["emotions"])
         base = Path(source).parent if source and Path(source).is_file() else Path.cwd()
@@ -251,9 +286,15 @@ class ExternalRunner:
                                  f"point it at the Python of {c.name}'s own environment")
 
     # ------------------------------------------------------------------ running
+    def _speaker(self, utt: Utterance) -> str | int | None:
+        """The speaker id this method runs with: the utterance's (checked), else the configured one."""
+        speaker = check_speaker(self.name, utt.speaker_for(self.name), str(utt.audio_path), "speaker",
+                                per_method=isinstance(utt.speaker, Mapping))
+        return self.config.speaker if speaker is None else speaker
+
     def _placeholders(self, utt: Utterance, wav: Path, out_dir: Path) -> dict[str, str]:
         c = self.config
-        speaker = utt.speaker if utt.speaker is not None else c.speaker
+        speaker = self._speaker(utt)
         return {"python": c.python or "python", "workdir": c.workdir, "wrappers": str(WRAPPERS_DIR),
                 "audio": str(wav), "audio_dir": str(wav.parent), "stem": wav.stem, "out_dir": str(out_dir),
                 "emotion": utt.emotion, "emotion_arg": c.emotion_args.get(utt.emotion, utt.emotion),
@@ -320,16 +361,41 @@ class ExternalRunner:
 
         opts: dict[str, Any] = {}
         if c.format == "talkshow":
-            opts.update(num_samples=c.num_samples, sample=c.sample)
+            # the sample count is read from the file (TalkSHOW stacks the samples along the rows);
+            # see _talkshow_samples for a file that cannot tell
+            opts.update(num_samples=None, sample=c.sample)
             if c.body_model:
                 from vr_study.body import load_body_model
 
                 opts["hands_mean"] = load_body_model(c.body_model).hands_mean
         try:
-            return read_motion(path, c.format, **opts)
+            clip = read_motion(path, c.format, **opts)
+            if c.format == "talkshow":
+                clip = self._talkshow_samples(clip, path, opts, notes)
+            return clip
         except InputError as e:
             raise InputError(path, e.field, f"({c.name} output) {e.problem}",
                              f"{c.name}'s output is not what was expected: {e.fix}") from None
+
+    def _talkshow_samples(self, clip: MotionClip, path: Path, opts: dict[str, Any], notes: list[str]) -> MotionClip:
+        """Check the sample count found in TalkSHOW's file against the ``--num_sample`` it was run with.
+
+        Found N > 1 (the face repeats in N row blocks): the file is right; a different
+        configured count is noted. Found 1 while more were asked for: the face never changes,
+        so the file cannot tell; it is read with the configured count (and noted).
+        """
+        from vr_study.formats import read_motion
+
+        found, asked = int(clip.meta.extra.get("num_samples", 1)), int(self.config.num_samples)
+        if found == asked:
+            return clip
+        if found > 1:
+            notes.append(f"talkshow's output holds {found} stacked samples, not the configured num_samples "
+                         f"{asked}; the file's count was used")
+            return clip
+        notes.append(f"talkshow's output does not show its sample count (constant face); read as the "
+                     f"configured {asked} samples")
+        return read_motion(path, "talkshow", **{**opts, "num_samples": asked})
 
     def _import_flame(self, path: Path, template_path: Path, notes: list[str]) -> MotionClip:
         """FaceFormer's FLAME vertices -> a clip with SMPL-X jaw + expression (generators.face_fit)."""
@@ -402,6 +468,9 @@ class ExternalRunner:
             notes.extend(f"{c.face}: {n_}" for n_ in clip.meta.extra.pop("face_notes", []))
         stamp_meta(clip, c.name, utterance, 0.0, notes=notes, outputs=outputs, installation=c.workdir,
                    command=c.command)
+        clip.meta.extra.pop("speaker", None)            # the id this method really ran with, if it takes one
+        if cond.speaker and self._speaker(utterance) is not None:
+            clip.meta.extra["speaker"] = self._speaker(utterance)
         clip.meta.source_format = c.format
         return clip.validate(f"{c.name} motion for {utterance.audio_path}")
 

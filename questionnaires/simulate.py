@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -130,6 +131,7 @@ class HttpAnswerer:
     errors), re-posting an unanswered form with the same submission id.
 
     ``answer_fn(form) -> {item_id: value}`` decides the answers (see :func:`random_answers`).
+    ``verify``: as httpx's (True: the system CAs), or a PEM file to trust (a self-signed server).
     Use :meth:`answer_next` step by step, :meth:`run` until the session ends, or
     :meth:`start`/:meth:`stop` to run it in a background thread. ``results`` collects
     every :class:`AnswerResult`.
@@ -137,14 +139,16 @@ class HttpAnswerer:
 
     def __init__(self, base_url: str, code: str, answer_fn: AnswerFn | None = None, *,
                  poll_interval_s: float = 0.05, timeout_s: float = 10.0, max_retries: int = 50,
-                 user_agent: str = "vr-study-simulated-tablet"):
+                 user_agent: str = "vr-study-simulated-tablet", verify: bool | str = True):
         self.base_url = str(base_url).rstrip("/")
         self.code = code
         self.answer_fn = answer_fn or random_answers()
         self.poll_interval_s = poll_interval_s
         self.max_retries = max_retries
+        if isinstance(verify, str):     # a PEM file to trust (the self-signed certificate of --https)
+            verify = ssl.create_default_context(cafile=verify)
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout_s, follow_redirects=False,
-                                   headers={"user-agent": user_agent})
+                                   headers={"user-agent": user_agent}, verify=verify)
         self.results: list[AnswerResult] = []
         self.error: BaseException | None = None
         self._stop = threading.Event()

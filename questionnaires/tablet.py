@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
 from questionnaires import tablet_api, tablet_experimenter, tablet_participant
 from questionnaires.instruments import load_instruments
 from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, HERE, TABLET_COOKIE,  # noqa: F401 - re-exported
-                                           TABLET_TOKEN_MAX_AGE_S, TabletContext, templates)
+                                           TABLET_TOKEN_MAX_AGE_S, TabletContext, bad_request_parameter,
+                                           http_error, templates)
 from questionnaires.tablet_experimenter import COMMAND_EVENT, COMMANDS  # noqa: F401 - re-exported
 from questionnaires.tablet_guard import MAX_BODY_BYTES, BodyLimit
 from vr_study.storage import GroupCommitter, StudyDatabase
@@ -122,6 +125,8 @@ def create_app(db: StudyDatabase, instruments_dir: str | Path | None = None,
     app.include_router(tablet_participant.router)
     app.include_router(tablet_api.router)
     app.include_router(tablet_experimenter.router)
+    app.add_exception_handler(RequestValidationError, bad_request_parameter)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)   # before anything reads the body
     app.add_middleware(_SecurityHeaders)                      # outermost: on every reply, 413 included
     return app

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from questionnaires.tablet_context import Ctx
+from questionnaires.tablet_context import Ctx, RowId
 from questionnaires.tablet_experimenter import is_experimenter, session_exists, session_status
 from questionnaires.tablet_participant import tablet_session, tablet_state
 
@@ -29,7 +29,7 @@ async def state(ctx: Ctx, request: Request) -> Response:
 
 
 @router.get("/x/api/session/{session_id}")
-async def session(ctx: Ctx, session_id: int, request: Request) -> Response:
+async def session(ctx: Ctx, session_id: RowId, request: Request) -> Response:
     if not is_experimenter(ctx, request):
         return JSONResponse({"error": "experimenter login required"}, status_code=403)
     if not await run_in_threadpool(session_exists, ctx, session_id):

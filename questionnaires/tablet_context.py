@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import Depends, Request
+from fastapi import Depends, Path as PathParam, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from questionnaires.manikin import manikin_svg
@@ -98,6 +101,58 @@ def context(request: Request) -> TabletContext:
 
 
 Ctx = Annotated[TabletContext, Depends(context)]
+
+#: Largest row id the database can hold (SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit).
+MAX_ROW_ID = 2**63 - 1
+
+#: A prompt or session id in a URL: a whole number from 1 to :data:`MAX_ROW_ID`. Anything else
+#: (negative, zero, non-numeric, 10,000 digits, beyond 64 bits) is answered by
+#: :func:`bad_request_parameter` with 404 before the database sees it.
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]
+
+
+def _wants_json(request: Request) -> bool:
+    return "/api/" in request.url.path or "application/json" in request.headers.get("accept", "")
+
+
+async def bad_request_parameter(request: Request, exc: RequestValidationError) -> Response:
+    """Exception handler: a malformed path or query parameter gets one clear sentence, not a 500.
+
+    An id in the path that cannot name a row (see :data:`RowId`) is 404 (there is no such
+    page); any other malformed parameter is 422. JSON for the ``/api/`` endpoints and clients
+    that ask for it, the one-card message page otherwise. The offending value is never echoed
+    (it may be 10,000 characters).
+    """
+    errors = exc.errors()
+    where = errors[0].get("loc", ("?",)) if errors else ("?",)
+    in_path = bool(where) and where[0] == "path"
+    name = str(where[-1]) if where else "?"
+    if in_path and name.endswith("_id"):
+        what = name[:-3].replace("_", " ")
+        text = f"No such {what}: the {what} id in the address must be a whole number from 1 to {MAX_ROW_ID}."
+        status = 404
+    else:
+        text = f"The request has a malformed '{name}' ({errors[0].get('msg', 'invalid') if errors else 'invalid'})."
+        status = 422
+    if _wants_json(request):
+        return JSONResponse({"error": text}, status_code=status)
+    ctx: TabletContext = request.app.state.tablet
+    link = "/x/" if request.url.path.startswith("/x/") else "/t/"
+    return ctx.message("Not found" if status == 404 else "Cannot read the request", text, status,
+                       link=link, kind="error")
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Exception handler: the router's own 404/405 (no such page) as a message page or JSON ``error``."""
+    text = {404: "There is no such page.", 405: "This page cannot be used that way."}.get(
+        exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if _wants_json(request):
+        return JSONResponse({"error": text}, status_code=exc.status_code, headers=headers)
+    ctx: TabletContext = request.app.state.tablet
+    link = "/x/" if request.url.path.startswith("/x/") else "/t/"
+    return ctx.message("Not found" if exc.status_code == 404 else "Cannot do that", text, exc.status_code,
+                       link=link, kind="error", headers=headers)
 
 
 def templates() -> jinja2.Environment:

@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from questionnaires import tokens
-from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, TabletContext, first,
-                                           form_body, set_cookie)
+from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, RowId, TabletContext,
+                                           first, form_body, set_cookie)
 from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok
 from questionnaires.tablet_participant import (ENDED_STATES, PAIRED_EVENT, REFUSED_EVENT, RELEASED_EVENT,
                                                binding_key, release_tablet)
@@ -247,7 +247,7 @@ async def index(ctx: Ctx, request: Request) -> Response:
 
 
 @router.get("/x/session/{session_id}")
-async def session_page(ctx: Ctx, session_id: int, request: Request) -> Response:
+async def session_page(ctx: Ctx, session_id: RowId, request: Request) -> Response:
     if not is_experimenter(ctx, request):
         return _refused(ctx)
     if not await run_in_threadpool(session_exists, ctx, session_id):
@@ -257,7 +257,7 @@ async def session_page(ctx: Ctx, session_id: int, request: Request) -> Response:
 
 
 @router.get("/x/session/{session_id}/live")
-async def session_live(ctx: Ctx, session_id: int, request: Request) -> Response:
+async def session_live(ctx: Ctx, session_id: RowId, request: Request) -> Response:
     """The changing part of the session page (the page swaps it in every few seconds)."""
     if not is_experimenter(ctx, request):
         return _refused(ctx)
@@ -268,7 +268,7 @@ async def session_live(ctx: Ctx, session_id: int, request: Request) -> Response:
 
 
 @router.post("/x/session/{session_id}/command")
-async def command(ctx: Ctx, session_id: int, request: Request) -> Response:
+async def command(ctx: Ctx, session_id: RowId, request: Request) -> Response:
     if not is_experimenter(ctx, request):
         return JSONResponse({"error": "experimenter login required"}, status_code=403)
     form = await form_body(request)
@@ -276,7 +276,8 @@ async def command(ctx: Ctx, session_id: int, request: Request) -> Response:
         return JSONResponse({"error": "the page was out of date (CSRF check failed); reload it"}, status_code=403)
     cmd = first(form, "command")
     if cmd not in COMMANDS:
-        return JSONResponse({"error": f"unknown command {cmd!r}; use one of {list(COMMANDS)}"}, status_code=422)
+        shown = cmd if len(cmd) <= 40 else cmd[:40] + "..."            # never echo a 10,000-character value
+        return JSONResponse({"error": f"unknown command {shown!r}; use one of {list(COMMANDS)}"}, status_code=422)
 
     def work() -> str | None:
         if not session_exists(ctx, session_id):
@@ -301,7 +302,7 @@ async def command(ctx: Ctx, session_id: int, request: Request) -> Response:
 
 
 @router.post("/x/session/{session_id}/release-tablet")
-async def release(ctx: Ctx, session_id: int, request: Request) -> Response:
+async def release(ctx: Ctx, session_id: RowId, request: Request) -> Response:
     """Unbind the tablet holding the session and issue a new join code."""
     if not is_experimenter(ctx, request):
         return JSONResponse({"error": "experimenter login required"}, status_code=403)

@@ -29,8 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from questionnaires import tokens
 from questionnaires.instruments import Instrument
 from questionnaires.scoring import AnswerError, validate_answers
-from questionnaires.tablet_context import (TABLET_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, TabletContext, first,
-                                           form_body, grouped_code, normal_code, set_cookie)
+from questionnaires.tablet_context import (TABLET_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, RowId, TabletContext,
+                                           first, form_body, grouped_code, normal_code, set_cookie)
 from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok, device_hash, device_id
 from vr_study.storage import DuplicateSubmission, InvalidAnswer, PromptClosed, UnknownPrompt
 
@@ -234,7 +234,7 @@ def _load_prompt(ctx: TabletContext, session_id: int, prompt_id: int):  # noqa: 
 
 
 @router.get("/t/prompt/{prompt_id}")
-async def prompt_page(ctx: Ctx, prompt_id: int, request: Request) -> Response:
+async def prompt_page(ctx: Ctx, prompt_id: RowId, request: Request) -> Response:
     def work() -> Response:
         sid = tablet_session(ctx, request)
         if sid is None:
@@ -254,7 +254,7 @@ async def prompt_page(ctx: Ctx, prompt_id: int, request: Request) -> Response:
 
 
 @router.post("/t/prompt/{prompt_id}")
-async def submit(ctx: Ctx, prompt_id: int, request: Request) -> Response:
+async def submit(ctx: Ctx, prompt_id: RowId, request: Request) -> Response:
     t_start = time.perf_counter()
     sid = await run_in_threadpool(tablet_session, ctx, request)
     if sid is None:

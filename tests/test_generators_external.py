@@ -557,3 +557,89 @@ def test_registry_loads_a_labs_own_class():
         get_generator("no_such_module_xyz:Gen")
     with pytest.raises(InputError, match="has no"):
         get_generator("test_generators_external:Missing")
+
+
+def test_speaker_ids_per_method(install, tmp_path):
+    """TalkSHOW's speaker ids (0-3) and FaceFormer's styles (VOCASET subjects) differ: an
+    utterance gives each method its own; an id a method cannot take is one error line."""
+    wav = _short(tmp_path, GREETING, 1.5)
+    both = {"talkshow": 3, "faceformer": "FaceTalk_170728_03272_TA"}
+    ts = get_generator("talkshow", config=install).generate(Utterance(wav, emotion="neutral", speaker=both))
+    assert np.allclose(ts.expression[:, 0], 3.5) and ts.meta.extra["speaker"] == 3     # --id 3 reached TalkSHOW
+    ff = load_runner("faceformer", install).generate(Utterance(wav, emotion="neutral", speaker=both))
+    assert ff.meta.extra["speaker"] == "FaceTalk_170728_03272_TA"     # the stand-in refuses unknown --condition
+    # a mapping that does not name the method: the configured default (talkshow: 2)
+    ts = get_generator("talkshow", config=install).generate(Utterance(wav, emotion="neutral",
+                                                                      speaker={"faceformer": both["faceformer"]}))
+    assert np.allclose(ts.expression[:, 0], 2.5)
+    # one id for every method: FaceFormer cannot take "2" (checked before anything runs)
+    with pytest.raises(InputError, match=r"'2' is not a faceformer speaker.*mapping per method"):
+        load_runner("faceformer", install).generate(Utterance(wav, emotion="neutral", speaker="2"))
+    # ... and a method without a speaker input ignores one id for all, refuses one meant for it
+    emage = load_runner("emage", install).generate(Utterance(wav, emotion="neutral", speaker="2"))
+    assert "speaker" not in emage.meta.extra
+    with pytest.raises(InputError, match="no speaker input"):
+        load_runner("emage", install).generate(Utterance(wav, emotion="neutral", speaker={"emage": 1}))
+    # the methods config is checked too
+    cfg = yaml.safe_load(install.read_text())
+    cfg["methods"]["talkshow"]["speaker"] = 7
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError, match=r"methods\.talkshow\.speaker.*one of 0, 1, 2, 3"):
+        load_runner("talkshow", bad)
+
+
+def test_batch_speaker_mapping_is_checked_before_generating(install, tmp_path):
+    from generators.batch import read_utterance_list
+
+    def batch(speaker, methods=("talkshow", "faceformer")):
+        lst = tmp_path / "list.yaml"
+        lst.write_text(yaml.safe_dump({"utterances": [{"id": "greeting", "wav": str(GREETING), "speaker": speaker}]}))
+        return _cli(["generate", "batch", str(lst), "--methods", *methods, "--emotions", "neutral",
+                     "--methods-config", str(install), "-o", str(tmp_path / "lib"), "--no-progress"])
+
+    for speaker, message in [("2", "'2' is not a faceformer speaker/style id"),
+                             ({"talkshow": 9}, "speaker.talkshow' '9' is not a talkshow speaker"),
+                             ({"talksho": 2}, "names unknown method(s) talksho"),
+                             ({"talkshow": [1]}, "not a speaker id")]:
+        r = batch(speaker)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+        assert message in lines[0], lines[0]
+        assert not (tmp_path / "lib" / "manifest.json").exists()       # nothing generated
+    r = batch({"emage": 1}, methods=("emage",))
+    assert r.returncode == 2 and "no speaker input" in r.stderr
+    # CSV: speaker_<method> columns
+    csv = tmp_path / "list.csv"
+    csv.write_text(f"id,wav,speaker_talkshow,speaker_faceformer\ng,{GREETING},1,FaceTalk_170725_00137_TA\n")
+    (u,) = read_utterance_list(csv)
+    assert u.speaker == {"talkshow": "1", "faceformer": "FaceTalk_170725_00137_TA"}
+    r = batch({"talkshow": 1}, methods=("talkshow",))
+    assert r.returncode == 0, r.stderr
+    from vr_study.library import StimulusLibrary
+
+    lib = StimulusLibrary.open(tmp_path / "lib")
+    (entry,) = lib.find(method="talkshow")
+    clip = lib.read_clip(entry.id)
+    assert clip.expression[0, 0] == pytest.approx(1.5) and clip.meta.extra["speaker"] == "1"
+
+
+def test_talkshow_sample_count_is_read_from_its_file(install, tmp_path):
+    """The runner passes num_samples=None to the reader: the stacked samples are counted from
+    the repeated face; a file whose count differs from the config is read by its own count."""
+    wav = _short(tmp_path, GREETING, 1.5)
+    cfg = yaml.safe_load(install.read_text())
+    demo = Path(cfg["methods"]["talkshow"]["workdir"]) / "scripts" / "demo.py"
+    # real TalkSHOW: one face predicted from the speech, repeated in every sample
+    demo.write_text(demo.read_text().replace("s[:, 0] = 0.2                                   # jaw",
+                                             "s[:, 0] = 0.2 * envelope(x, T) / (envelope(x, T).max() + 1e-9)"))
+    clip = load_runner("talkshow", install).generate(Utterance(wav, emotion="neutral"))
+    assert abs(clip.duration_s - 1.5) < 0.05                         # one sample, not two stacked
+    assert not any("sample" in n for n in clip.meta.extra["notes"])  # found 2 = configured 2
+    cfg["methods"]["talkshow"]["command"] = ("{python} scripts/demo.py --config_file ./config/body_pixel.json "
+                                             "--infer --audio_file {audio} --id {speaker} --num_sample 3 --stand")
+    other = tmp_path / "three.yaml"
+    other.write_text(yaml.safe_dump(cfg))
+    clip = load_runner("talkshow", other).generate(Utterance(wav, emotion="neutral"))
+    assert abs(clip.duration_s - 1.5) < 0.05
+    assert any("holds 3 stacked samples, not the configured num_samples 2" in n for n in clip.meta.extra["notes"])

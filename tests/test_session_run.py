@@ -271,3 +271,72 @@ def test_demo_entry_point_runs_a_short_study_through_the_tablet_pages(tmp_path, 
     clients = {r.client for r in db.responses(sess.session_id)}
     assert clients and all(c.startswith("127.0.0.1 ") for c in clients)  # answered over HTTP, not the DB API
     assert "tablet: open http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_session_run_https_serves_the_tablet_pages_over_tls_with_the_printed_fingerprint(tmp_path):
+    """``session run --https``: the pages it starts are TLS only, with the certificate whose
+    fingerprint it prints (the one ``tablet serve --https`` would use: next to the database)."""
+    import hashlib
+    import re
+    import socket
+    import ssl
+    import stat
+
+    import httpx
+
+    from questionnaires.simulate import HttpAnswerer, random_answers
+
+    spec_path = make_study(tmp_path / "study")
+    spec = load_spec(spec_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1",
+           "LSLAPICFG": str(ROOT / "tests" / "lsl_loopback.cfg")}
+    proc = subprocess.Popen([sys.executable, "-m", "vr_study.cli", "session", "run", str(spec_path), "--participant",
+                             "P01", "--simulate", "--speed", "50", "--no-lsl", "--https", "--tablet-port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    answerer = None
+    try:
+        lines = []
+        while not lines or "fingerprint:" not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line, f"session run ended early: {lines} {proc.stderr.read()}"
+            lines.append(line)
+        m = re.search(r"tablet: open (https://127\.0\.0\.1:(\d+))/t/ and enter the code (\w+)", "".join(lines))
+        assert m and int(m.group(2)) == port, lines
+        base, code = m.group(1), m.group(3)
+        assert any(f"experimenter page: {base}/x/login" in x for x in lines)
+        printed = lines[-1].split("fingerprint:")[1].strip()
+        # the certificate a client sees on the port is the printed one
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            seen = ":".join(f"{b:02X}" for b in hashlib.sha256(tls.getpeercert(binary_form=True)).digest())
+        assert seen == printed and len(printed) == 95
+        cert = Path(spec.database).resolve().parent / "tablet-cert.pem"
+        assert stat.S_IMODE(cert.stat().st_mode) == 0o600
+        assert stat.S_IMODE((cert.parent / "tablet-key.pem").stat().st_mode) == 0o600
+        # plain HTTP on that port gets no page
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/t/join", timeout=5)
+        with httpx.Client(base_url=base, verify=False, timeout=10) as c:
+            r = c.get("/t/join")
+            assert r.status_code == 200 and "code" in r.text
+        # a tablet (certificate accepted) answers everything over TLS and the session finishes
+        answerer = HttpAnswerer(base, code, random_answers(3), verify=False).start()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if answerer is not None:
+            answerer.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err
+    assert "finished" in out and answerer.error is None and answerer.results
+    assert {r.submission for r in answerer.results} == {"stored"}
+    db = StudyDatabase(spec.database)
+    sid = db.sessions()[0].session_id
+    assert len({r.prompt_id for r in db.responses(sid)}) == len(answerer.results)
+    db.close()

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from vr_study.cli.tablet import add_https_options
 from vr_study.errors import InputError
 
 KEY_HELP = "keys (then Enter): p pause, r resume, a repeat stimulus, s skip step, q abort, redo N, Enter ends a turn"
@@ -77,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tablet-host", default="127.0.0.1", help="tablet server address (0.0.0.0 for Wi-Fi tablets)")
     p.add_argument("--tablet-port", type=int, default=8765, help="tablet server port (0 = any free port)")
     p.add_argument("--no-tablet", action="store_true", help="do not start the tablet server (run it separately)")
+    add_https_options(p)
     p.add_argument("--no-lsl", action="store_true", help="do not open an LSL marker stream")
     p.set_defaults(func=cmd_session_run)
 
@@ -438,6 +440,12 @@ def cmd_session_run(args: argparse.Namespace) -> int:
     if not args.no_tablet:
         from vr_study.cli._net import check_listen
         check_listen(args.tablet_host, args.tablet_port, "--tablet-host/--tablet-port")
+    certificate = None
+    if not args.no_tablet:
+        from vr_study.cli.tablet import tablet_certificate
+
+        certificate = tablet_certificate(getattr(args, "https", False), getattr(args, "cert_dir", None),
+                                         args.tablet_host, str(args.db or spec.database))
     db = StudyDatabase(args.db or spec.database, participant_pattern=spec.study.participant_pattern)
     answers_for = _scripted_answers(args.scripted_answers, spec, db) if args.scripted_answers else None
     speed = args.speed if args.simulate else 1.0
@@ -477,10 +485,14 @@ def cmd_session_run(args: argparse.Namespace) -> int:
         if not args.no_tablet:
             from questionnaires.tablet import serve
 
-            server = serve(db, args.tablet_host, args.tablet_port, instruments_dir=(
+            from vr_study.cli.tablet import print_fingerprint, warn_plain_http
+
+            server = serve(db, args.tablet_host, args.tablet_port, certificate=certificate, instruments_dir=(
                 spec.resolve(spec.questionnaires.instruments_dir) if spec.questionnaires.instruments_dir else None))
+            warn_plain_http(certificate, args.tablet_host)
             print(f"tablet: open {server}/t/ and enter the code {code}")
             print(f"experimenter page: {server}/x/login   token: {server.app.state.experimenter_token}")
+            print_fingerprint(certificate)
         else:
             print(f"session {sid}: tablet join code {code}")
         if answers_for is not None:
@@ -489,7 +501,8 @@ def cmd_session_run(args: argparse.Namespace) -> int:
 
                 answerer_http = HttpAnswerer(
                     str(server), code, lambda form: answers_for(form.instrument_id,
-                                                                db.prompt(form.prompt_id).context))
+                                                                db.prompt(form.prompt_id).context),
+                    verify=str(certificate.cert_path) if certificate is not None else True)
                 answerer_http.start()
             else:
                 from vr_study.study.answerers import ScriptedAnswerer
