@@ -234,7 +234,8 @@ def contact_sheet_html(rows: Sequence[ClipPreview], library: str, size: Sequence
              '<table class="summary"><tr><th>method</th><th>emotion</th><th>clips</th><th>with warnings</th></tr>']
     for (method, emotion), rs in conditions.items():
         bad = sum(1 for r in rs if r.warnings)
-        parts.append(f'<tr><td><a href="#{_anchor(method, emotion)}">{e(method)}</a></td><td>{e(emotion)}</td>'
+        parts.append(f'<tr><td><a href="#{_anchor(method, emotion)}">{e(method)}</a></td>'
+                     f'<td><a href="#{_anchor(method, emotion)}">{e(emotion)}</a></td>'
                      f'<td>{len(rs)}</td><td class="{"count-bad" if bad else ""}">{bad}</td></tr>')
     parts.append("</table>")
     w, h = int(size[0]), int(size[1])
@@ -244,7 +245,7 @@ def contact_sheet_html(rows: Sequence[ClipPreview], library: str, size: Sequence
         for r in rs:
             audio = "no speech" if r.audio_duration_s is None else f"speech {r.audio_duration_s:.2f} s"
             parts.append(f'<div class="clip{" bad" if r.warnings else ""}" id="{e(r.id)}">'
-                         f"<h3>{e(r.id)}</h3><div class=\"meta\">utterance {e(r.utterance)}, seed {r.seed}, "
+                         f"<h3>{e(r.id)}</h3><div class=\"meta\">utterance {e(r.utterance)}, seed {'-' if r.seed is None else r.seed}, "
                          f"motion {r.duration_s:.2f} s, {audio}, mean jerk {r.mean_jerk_m_s3:.1f} m/s&sup3;</div>")
             if r.media:
                 parts.append('<div class="media">')
