@@ -21,6 +21,11 @@ CPU, as an offline renderer does).
 
     python benchmarks/xr_frame.py --quick                 # small eyes (320x360), CPU
     python benchmarks/xr_frame.py --size 2064x2208        # a headset's resolution (GPU machine)
+    python benchmarks/xr_frame.py --quick --real-layout   # a real SMPL-X file's layout: dense posedirs
+
+``--real-layout`` gives the body dense pose-corrective blend shapes (posedirs on every
+vertex, 486 features, as a real SMPL-X file has; made up here, since no SMPL-X file may be
+shipped), so GPU skinning also runs the pose correctives.
 
 The last line printed is one JSON object. GL_RENDERER is reported: EGL silently falls back
 to llvmpipe (the CPU) where no GPU driver is found.
@@ -177,11 +182,24 @@ def run_baseline(avatars: int, frames: int, size: tuple[int, int], body) -> dict
             "fps": 1000.0 / float(np.mean(times))}
 
 
+def with_dense_posedirs(body):
+    """``body`` with posedirs on every vertex: each of the 486 pose features scales the body
+    about its centre by a seeded amount (about 1 % per unit feature), (486, 3V) float32."""
+    import dataclasses
+
+    v = np.asarray(body.v_template, np.float64)
+    a = np.random.default_rng(0).normal(0.0, 0.01, 486)
+    pd = (v - v.mean(axis=0))[:, :, None] * a[None, None, :]  # (V, 3, 486)
+    return dataclasses.replace(body, posedirs=np.ascontiguousarray(pd.reshape(-1, 486).T, np.float32))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few frames (under 60 s on 2 CPU cores)")
     ap.add_argument("--size", default="320x360", help="per-eye size WxH (a headset: 2064x2208)")
     ap.add_argument("--frames", type=int, help="frames per measurement (ours); the baseline runs a third")
+    ap.add_argument("--real-layout", action="store_true",
+                    help="dense posedirs on every vertex, as a real SMPL-X file (GPU pose correctives)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip pyrender (slow at a headset's size on llvmpipe); the JSON then has no ratio")
     args = ap.parse_args()
@@ -189,6 +207,8 @@ def main() -> None:
     frames = args.frames or (24 if args.quick else 200)
     base_frames = max(4, frames // 3)
     body, body_name = load_avatar_body_model()
+    if args.real_layout and hasattr(body, "posedirs"):
+        body, body_name = with_dense_posedirs(body), body_name + " + dense posedirs (real layout)"
     manifest = build_test_runtime()
     out: dict = {"eye_size": [w, h], "body_model": body_name,
                  "vertices_per_avatar": int(AvatarMesh(body, conversational_placements(1)[0]).num_vertices)}
@@ -197,7 +217,8 @@ def main() -> None:
     gpu_ok = resolve_skinning("auto", body)[0] == "gpu"
     if gpu_ok:
         rig = build_rig(body)
-        out.update(weight_mode=rig.weight_mode, top4_error_m=rig.top4_error_m)
+        out.update(weight_mode=rig.weight_mode, top4_error_m=rig.top4_error_m,
+                   pose_corrective_vertices=int(rig.pose_basis.shape[0]))
     for n in (1, 4):
         for mode in (("gpu", "cpu") if gpu_ok else ("cpu",)):
             ours = run_ours(manifest, n, frames, (w, h), body, mode)

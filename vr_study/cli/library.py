@@ -1,4 +1,4 @@
-"""``vr-study library add|list|verify``: put existing clips into a stimulus library.
+"""``vr-study library add|list|verify|preview``: put existing clips into a stimulus library.
 
 Clips made outside ``vr-study generate`` (the reconstruction baseline, an external
 method's output, motion capture) enter a library here, with the same manifest, hashes and
@@ -32,22 +32,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = lsub.add_parser("verify", help="check every clip and audio file against its sha256 (exit 1 on problems)")
     v.add_argument("library")
     v.set_defaults(func=_verify)
+
+    pv = lsub.add_parser("preview", help="an HTML contact sheet per condition with warnings for bad clips",
+                         description="Check every clip (speech length, jerk outliers, root drift, frozen "
+                                     "body, orientation, expression range) and write OUT/index.html: one "
+                                     "section per method x emotion with face and body stills and loops.")
+    pv.add_argument("library")
+    pv.add_argument("-o", "--output", required=True, metavar="OUT", help="folder to write (new or empty)")
+    pv.add_argument("--size", default="160x160", metavar="WxH", help="still and loop size in pixels (default 160x160)")
+    pv.add_argument("--fps", type=float, default=10.0, help="loop frame rate in Hz (default 10)")
+    pv.add_argument("--max-seconds", type=float, default=6.0, help="longest loop in seconds (default 6)")
+    pv.add_argument("--no-media", action="store_true", help="warnings only: render no stills or loops")
+    pv.add_argument("--body-model", metavar="PATH", help="SMPL-X model file; default: the bundled body")
+    pv.set_defaults(func=_preview)
     p.set_defaults(func=lambda a: p.print_help() or 2)
 
 
 def _add(args) -> int:
     from pathlib import Path
 
-    from vr_study.cli.motion import print_orientation_warnings
     from vr_study.errors import InputError
     from vr_study.formats import read_motion
     from vr_study.library import StimulusLibrary
+    from vr_study.preview import audio_duration_s
 
     # read and check everything first: nothing enters the library unless all clips are good
     clips = []
     for path in args.clips:
         clip = read_motion(path, args.fmt)
-        print_orientation_warnings(clip, path)
         if args.fps and abs(clip.fps - args.fps) > 1e-9:
             clip = clip.resample(args.fps)
         m = clip.meta
@@ -62,12 +74,51 @@ def _add(args) -> int:
             audio = str(Path(path).parent / audio)  # stored relative to the clip file
         if audio and not Path(audio).is_file():
             raise InputError(path, "--audio", f"names '{audio}', which does not exist", "give the speech wav")
-        clips.append((clip, audio))
+        clips.append((clip, audio, audio_duration_s(audio), path))
     lib = StimulusLibrary.open(args.library, create=True)
-    for clip, audio in clips:
+    added = []
+    for clip, audio, dur, path in clips:
         e = lib.add_clip(clip, audio)
         print(f"added {e.id}: {e.frames} frames at {e.fps:g} Hz ({e.duration_s:.2f} s)"
               + (f", audio {e.audio}" if e.audio else ""))
+        added.append((e.id, clip, dur, path))
+    _print_clip_warnings(lib, added)
+    return 0
+
+
+def _print_clip_warnings(lib, added) -> None:
+    """``warning: FILE: KIND: ...`` on stderr for each check of vr_study.clip_checks that fails.
+
+    The jerk check compares the added clips with every clip now in the library.
+    """
+    import sys
+
+    from vr_study.clip_checks import clip_warnings, jerk_outliers, mean_jerk
+
+    jerks = {cid: mean_jerk(clip) for cid, clip, _, _ in added}
+    for cid in lib.ids():
+        if cid not in jerks and lib.path_of(cid).is_file():
+            jerks[cid] = mean_jerk(lib.read_clip(cid, check_hash=False))
+    outliers = jerk_outliers(jerks)
+    for cid, clip, audio_s, path in added:
+        found = clip_warnings(clip, audio_s) + ([outliers[cid]] if cid in outliers else [])
+        for w in found:
+            print(f"warning: {path}: {w}", file=sys.stderr)
+
+
+def _preview(args) -> int:
+    from vr_study.preview import warnings_of, write_preview
+    from vr_study.render.offline import parse_size
+
+    size = parse_size(args.size)
+    previews = write_preview(args.library, args.output, size=size, fps=args.fps, max_seconds=args.max_seconds,
+                             media=not args.no_media, body_model=args.body_model,
+                             progress=lambda cid: print(f"rendering {cid}", flush=True))
+    found = list(warnings_of(previews))
+    for cid, w in found:
+        print(f"warning: {cid}: {w}")
+    bad = len({cid for cid, _ in found})
+    print(f"wrote {args.output}/index.html: {len(previews)} clips, {bad} with warnings")
     return 0
 
 

@@ -17,9 +17,14 @@ Weights: ``"top4"`` keeps each vertex's 4 largest weights, renormalised to sum 1
 attributes); it is used only if, over a fixed set of test poses, it moves no vertex more
 than ``TOP4_TOLERANCE_M`` from full 55-joint LBS. Otherwise ``"list"``: every non-zero
 weight, as a per-vertex (offset, count) into a list of (joint, weight) pairs in a texture
-buffer (exact). Pose-corrective blend shapes (``posedirs``) are not done on the GPU: a
-model with non-zero posedirs (real SMPL-X files) is skinned on the CPU
-(:func:`gpu_skinning_supported`).
+buffer (exact). Pose-corrective blend shapes (``posedirs``, real SMPL-X files) are done on
+the GPU too: per frame the CPU computes SMPL-X's 486-number pose feature (each of joints
+1-54's rotation matrix minus the identity, :func:`pose_feature`), the shader adds
+``posedirs . feature`` to every vertex the correctives move, after the expression offsets and
+before skinning (SMPL-X's ``lbs`` order). The basis is stored as :data:`POSE_GROUPS` groups
+of 4 features per vertex and coordinate (``pose_basis`` (R, 3, 122, 4)), so the shader reads
+it with 366 RGBA texel fetches and dot products per moved vertex. Normals are the rest
+normals skinned (the correctives, millimetres, do not re-shade).
 
 Units: metres, radians (axis-angle). V vertices, E expression coefficients, 55 joints.
 """
@@ -35,6 +40,10 @@ from vr_study.body.skinning import rigid_transforms, rodrigues, tree_levels
 NUM_JOINTS = 55
 #: The largest number of expression coefficients the shader's uniform block holds.
 MAX_EXPRESSION = 100
+#: SMPL-X's pose feature: 54 joints (all but the pelvis) x a 3x3 rotation minus identity.
+NUM_POSE_FEATURES = 486
+#: Groups of 4 pose features (486 padded to 488) in the shader's uniform block.
+POSE_GROUPS = (NUM_POSE_FEATURES + 3) // 4
 #: Largest vertex error (m) vs full LBS at which the top-4 weight compression is accepted.
 TOP4_TOLERANCE_M = 1e-4
 SKINNING_MODES = ("auto", "gpu", "cpu")
@@ -53,6 +62,8 @@ class SkinRig:
     weight): list mode (also filled in top-4 mode, unused there).
     expr_row (V,) int32: row of a vertex in ``expr_basis`` or -1 (not moved by expressions).
     expr_basis (R, E, 3) float32 m per unit coefficient.
+    pose_row (V,) int32: row of a vertex in ``pose_basis`` or -1 (no pose corrective).
+    pose_basis (P, 3, POSE_GROUPS, 4) float32 m per unit pose feature (P = 0: none).
     joints (55, 3) float64 m rest joints; joints_expr (55, 3, E) their shift per coefficient.
     parents (55,) int64; ground_offset_m: lift that puts the rest pose's feet at y = 0.
     top4_error_m: largest vertex distance (m) top-4 LBS vs full LBS over the test poses.
@@ -69,6 +80,8 @@ class SkinRig:
     weight_pairs: np.ndarray
     expr_row: np.ndarray
     expr_basis: np.ndarray
+    pose_row: np.ndarray
+    pose_basis: np.ndarray
     joints: np.ndarray
     joints_expr: np.ndarray
     parents: np.ndarray
@@ -84,18 +97,23 @@ class SkinRig:
     def num_expression(self) -> int:
         return int(self.expr_basis.shape[1])
 
+    @property
+    def has_pose_correctives(self) -> bool:
+        return bool(self.pose_basis.shape[0])
+
 
 def gpu_skinning_supported(model: Any) -> tuple[bool, str]:
     """(whether ``model`` can be skinned by the shader, why not).
 
-    Needs an SMPL-X :class:`~vr_study.body.BodyModel` (not the proxy figure) without
-    pose-corrective blend shapes and with at most :data:`MAX_EXPRESSION` coefficients.
+    Needs an SMPL-X :class:`~vr_study.body.BodyModel` (not the proxy figure) with at most
+    :data:`MAX_EXPRESSION` coefficients; pose correctives (``posedirs``) are fine.
     """
     for attr in ("weights", "parents", "exprdirs", "shaped"):
         if not hasattr(model, attr):
             return False, f"{type(model).__name__} is not an SMPL-X body model"
-    if getattr(model, "posedirs", None) is not None:
-        return False, "the body model has pose-corrective blend shapes (posedirs), which the shader does not apply"
+    posedirs = getattr(model, "posedirs", None)
+    if posedirs is not None and np.shape(posedirs)[0] != NUM_POSE_FEATURES:
+        return False, f"the body model's posedirs have {np.shape(posedirs)[0]} pose features, not {NUM_POSE_FEATURES}"
     if model.num_expression > MAX_EXPRESSION:
         return False, f"the body model has {model.num_expression} expression coefficients (> {MAX_EXPRESSION})"
     return True, ""
@@ -164,6 +182,7 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
     pairs = np.stack([cols.astype(np.float32), W[rows, cols]], axis=1).astype(np.float32)
     idx4, w4 = _top_k(W, 4)
+    pose_row, pose_basis = _pose_basis(getattr(model, "posedirs", None), len(v))
     # top-4 error vs full LBS over the test poses (the body model's own pose_frame)
     err = 0.0
     for pose in sample_poses():
@@ -173,7 +192,10 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
         T[:, :3, :] = A[0]
         T[:, 3, 3] = 1.0
         full = model.pose_frame(pose, None, None, betas)
-        err = max(err, float(np.max(np.linalg.norm(_lbs(T, v.astype(np.float64), idx4, w4) - full, axis=1))))
+        rest = v.astype(np.float64)
+        if len(pose_basis):  # the correctives come before skinning, in both
+            rest = rest + _correctives(pose_row, pose_basis, pose_feature(pose))
+        err = max(err, float(np.max(np.linalg.norm(_lbs(T, rest, idx4, w4) - full, axis=1))))
     if weight_mode == "auto":
         weight_mode = "top4" if err <= tolerance_m else "list"
     exprdirs = np.asarray(model.exprdirs, np.float32)  # (V, 3, E)
@@ -184,8 +206,44 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
     return SkinRig(rest_vertices=v, rest_normals=normals, faces=faces, weight_mode=weight_mode,
                    joint_index=idx4, joint_weight=w4, weight_offset=offsets, weight_count=counts,
                    weight_pairs=pairs, expr_row=expr_row, expr_basis=basis,
+                   pose_row=pose_row, pose_basis=pose_basis,
                    joints=np.asarray(sh.joints, np.float64), joints_expr=np.asarray(sh.joints_expr, np.float64),
                    parents=parents, ground_offset_m=float(-np.min(v[:, 1])), top4_error_m=err, levels=levels)
+
+
+def _pose_basis(posedirs: np.ndarray | None, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pose_row (V,) int32, pose_basis (P, 3, POSE_GROUPS, 4) float32) from SMPL-X posedirs.
+
+    ``posedirs``: (486, 3V) as :class:`~vr_study.body.BodyModel` holds it (None: no correctives).
+    Only vertices with a non-zero corrective get a row.
+    """
+    row = np.full(num_vertices, -1, np.int32)
+    if posedirs is None:
+        return row, np.zeros((0, 3, POSE_GROUPS, 4), np.float32)
+    pd = np.asarray(posedirs, np.float32).reshape(NUM_POSE_FEATURES, num_vertices, 3)
+    moved = np.nonzero(np.any(pd != 0, axis=(0, 2)))[0]
+    row[moved] = np.arange(len(moved), dtype=np.int32)
+    padded = np.zeros((len(moved), 3, POSE_GROUPS * 4), np.float32)
+    padded[:, :, :NUM_POSE_FEATURES] = pd[:, moved].transpose(1, 2, 0)
+    return row, np.ascontiguousarray(padded.reshape(len(moved), 3, POSE_GROUPS, 4))
+
+
+def _correctives(pose_row: np.ndarray, pose_basis: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 pose-corrective offsets (m) for ``features`` (POSE_GROUPS * 4,)."""
+    out = np.zeros((len(pose_row), 3), np.float32)
+    rows = pose_row >= 0
+    f = np.asarray(features, np.float32).reshape(POSE_GROUPS, 4)
+    out[rows] = np.einsum("rcgk,gk->rc", pose_basis, f)[pose_row[rows]]
+    return out
+
+
+def pose_feature(full_pose: np.ndarray) -> np.ndarray:
+    """(POSE_GROUPS * 4,) float32: SMPL-X's pose feature (R_j - I for joints 1-54, row-major,
+    486 numbers) zero-padded to the shader's 488. full_pose (55, 3) axis-angle radians."""
+    rot = rodrigues(np.asarray(full_pose, np.float64).reshape(1, NUM_JOINTS, 3))[0]
+    out = np.zeros(POSE_GROUPS * 4, np.float32)
+    out[:NUM_POSE_FEATURES] = (rot[1:] - np.eye(3)).reshape(-1)
+    return out
 
 
 def fit_expression(rig: SkinRig, expression: np.ndarray | None) -> np.ndarray:
@@ -218,11 +276,12 @@ def joint_transforms(rig: SkinRig, full_pose: np.ndarray, transl: np.ndarray | N
     return out
 
 
-def skin_reference(rig: SkinRig, transforms: np.ndarray, expression: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def skin_reference(rig: SkinRig, transforms: np.ndarray, expression: np.ndarray | None = None,
+                   pose_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What the vertex shader computes, in numpy: posed vertices and normals (V, 3) float32.
 
-    Expression offsets are added to the rest template, then each vertex is moved by the
+    Expression offsets and then pose correctives (``pose_features`` from
+    :func:`pose_feature`; None: none) are added to the rest template, then each vertex is moved by the
     weighted sum of its joints' transforms (top-4 or the full list); normals by that
     matrix's 3x3 part (then normalised; the fragment shader normalises too).
     """
@@ -231,6 +290,8 @@ def skin_reference(rig: SkinRig, transforms: np.ndarray, expression: np.ndarray 
     rows = rig.expr_row >= 0
     if rig.num_expression and np.any(e):
         p[rows] += np.einsum("rec,e->rc", rig.expr_basis, e)[rig.expr_row[rows]]
+    if rig.has_pose_correctives and pose_features is not None:
+        p += _correctives(rig.pose_row, rig.pose_basis, pose_features)
     T = np.asarray(transforms, np.float32)
     if rig.weight_mode == "top4":
         idx, w = rig.joint_index, rig.joint_weight
@@ -270,10 +331,12 @@ class SkinnedAvatar:
         return self.rig.num_vertices
 
     def pose(self, full_pose: np.ndarray, transl: np.ndarray, expression: np.ndarray | None
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """(55, 4, 4) joint transforms and (E,) expression coefficients for the shader."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(55, 4, 4) joint transforms, (E,) expression coefficients and the pose feature
+        (:func:`pose_feature`; None when the rig has no pose correctives) for the shader."""
         transl = np.asarray(transl, np.float32)
         if self._transl_ref is None:
             self._transl_ref = transl.copy()
         return (joint_transforms(self.rig, full_pose, transl - self._transl_ref, expression),
-                fit_expression(self.rig, expression))
+                fit_expression(self.rig, expression),
+                pose_feature(full_pose) if self.rig.has_pose_correctives else None)

@@ -155,8 +155,7 @@ class Presenter:
                 todo.append((aid, sample))
         if self.skinning == "gpu":
             for aid, s in todo:
-                transforms, expr = self.meshes[aid].pose(s.full_pose, s.transl, s.expression)
-                self.scene.update_skin(self.slots[aid], transforms, expr)
+                self.scene.update_skin(self.slots[aid], *self.meshes[aid].pose(s.full_pose, s.transl, s.expression))
             return ages
         if len(todo) > 1:
             if self._pool is None:

@@ -58,12 +58,16 @@ layout(location = 1) in vec3 a_normal;     // its unit normals
 layout(location = 2) in ivec4 a_joints;    // top-4 joints; WEIGHT_LIST: (offset, count, -, -)
 layout(location = 3) in vec4 a_weights;    // top-4 weights (sum 1)
 layout(location = 4) in int a_expr_row;    // row in the expression basis, -1: none
+layout(location = 5) in int a_pose_row;    // row in the pose-corrective basis, -1: none
 layout(std140) uniform Skin {
     mat4 u_joints[55];     // skinning transforms: rest point -> posed point (model frame)
     vec4 u_expr[25];       // expression coefficients, 4 per vec4
+    vec4 u_pose[122];      // SMPL-X pose feature (R_j - I, joints 1-54), 4 per vec4
 };
 uniform int u_num_expr;
+uniform int u_num_pose_groups;        // 122 with pose correctives, 0 without
 uniform samplerBuffer u_expr_basis;   // texel row * E + e: offset (m) per unit coefficient
+uniform samplerBuffer u_pose_basis;   // texel (row * 3 + xyz) * 122 + g: 4 features' offsets (m)
 uniform samplerBuffer u_weight_list;  // (joint, weight) pairs
 uniform mat4 u_model;
 uniform mat4 u_view_proj;
@@ -75,6 +79,17 @@ void main() {
         int base = a_expr_row * u_num_expr;
         for (int e = 0; e < u_num_expr; ++e)
             p += u_expr[e >> 2][e & 3] * texelFetch(u_expr_basis, base + e).xyz;
+    }
+    if (a_pose_row >= 0 && u_num_pose_groups > 0) {  // pose correctives, before skinning
+        int base = a_pose_row * 3 * u_num_pose_groups;
+        vec3 d = vec3(0.0);
+        for (int g = 0; g < u_num_pose_groups; ++g) {
+            vec4 f = u_pose[g];
+            d.x += dot(f, texelFetch(u_pose_basis, base + g));
+            d.y += dot(f, texelFetch(u_pose_basis, base + u_num_pose_groups + g));
+            d.z += dot(f, texelFetch(u_pose_basis, base + 2 * u_num_pose_groups + g));
+        }
+        p += d;
     }
 #ifdef WEIGHT_LIST
     mat4 skin = mat4(0.0);
@@ -94,8 +109,8 @@ void main() {
 """
 
 SKIN_RGB = (0.80, 0.62, 0.52)
-#: Floats in the ``Skin`` uniform block (std140: 55 mat4, 25 vec4).
-_SKIN_BLOCK_FLOATS = 55 * 16 + 25 * 4
+#: Floats in the ``Skin`` uniform block (std140: 55 mat4, 25 vec4, 122 vec4).
+_SKIN_BLOCK_FLOATS = 55 * 16 + 25 * 4 + 122 * 4
 
 
 def _compile(kind: int, src: str) -> int:
@@ -139,8 +154,9 @@ class _SkinState:
     weight_list: bool
     ubo: int
     buffers: list          # extra vertex buffers and texture-buffer storage
-    textures: list         # [expression basis, weight list] buffer textures
+    textures: list         # [expression basis, weight list, pose basis] buffer textures
     num_expr: int
+    num_pose_groups: int = 0  # 0: no pose correctives
 
 
 def _make_mesh(positions: np.ndarray, normals: np.ndarray, faces: np.ndarray, model: np.ndarray,
@@ -215,10 +231,12 @@ class _Program:
         self.u_model, self.u_view_proj, self.u_albedo = loc("u_model"), loc("u_view_proj"), loc("u_albedo")
         self.u_key, self.u_fill = loc("u_key_dir"), loc("u_fill_dir")
         self.u_num_expr = loc("u_num_expr")
+        self.u_num_pose_groups = loc("u_num_pose_groups")
         if self.u_num_expr >= 0:
             GL.glUseProgram(self.prog)
             GL.glUniform1i(loc("u_expr_basis"), 0)
             GL.glUniform1i(loc("u_weight_list"), 1)
+            GL.glUniform1i(loc("u_pose_basis"), 2)
             GL.glUniformBlockBinding(self.prog, GL.glGetUniformBlockIndex(self.prog, "Skin"), 0)
             GL.glUseProgram(0)
 
@@ -255,7 +273,7 @@ class Scene:
             self._skinned[weight_list] = _Program(src)
         mesh = _make_mesh(rig.rest_vertices, rig.rest_normals, rig.faces, model, albedo, dynamic=False)
         GL.glBindVertexArray(mesh.vao)
-        extra = [int(b) for b in GL.glGenBuffers(3)]
+        extra = [int(b) for b in GL.glGenBuffers(4)]
         if weight_list:
             joints = np.zeros((rig.num_vertices, 4), np.int32)
             joints[:, 0], joints[:, 1] = rig.weight_offset, rig.weight_count
@@ -264,7 +282,8 @@ class Scene:
         for loc, buf, data, size, integer in ((2, extra[0], joints, 4, True),
                                               (3, extra[1], np.ascontiguousarray(rig.joint_weight, np.float32), 4,
                                                False),
-                                              (4, extra[2], np.ascontiguousarray(rig.expr_row, np.int32), 1, True)):
+                                              (4, extra[2], np.ascontiguousarray(rig.expr_row, np.int32), 1, True),
+                                              (5, extra[3], np.ascontiguousarray(rig.pose_row, np.int32), 1, True)):
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buf)
             GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STATIC_DRAW)
             GL.glEnableVertexAttribArray(loc)
@@ -278,11 +297,14 @@ class Scene:
         buf_e, tex_e = _buffer_texture(basis, GL.GL_RGBA32F)
         buf_w, tex_w = _buffer_texture(rig.weight_pairs if weight_list else np.zeros((1, 2), np.float32),
                                        GL.GL_RG32F)
+        pose_groups = rig.pose_basis.shape[2] if rig.has_pose_correctives else 0
+        buf_p, tex_p = _buffer_texture(rig.pose_basis.reshape(-1, 4), GL.GL_RGBA32F)
         ubo = int(GL.glGenBuffers(1))
         GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, ubo)
         GL.glBufferData(GL.GL_UNIFORM_BUFFER, _SKIN_BLOCK_FLOATS * 4, None, GL.GL_DYNAMIC_DRAW)
         GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, 0)
-        mesh.skin = _SkinState(weight_list, ubo, extra + [buf_e, buf_w], [tex_e, tex_w], rig.num_expression)
+        mesh.skin = _SkinState(weight_list, ubo, extra + [buf_e, buf_w, buf_p], [tex_e, tex_w, tex_p],
+                               rig.num_expression, pose_groups)
         self._avatars.append(mesh)
         index = len(self._avatars) - 1
         rest = np.tile(np.eye(4, dtype=np.float32), (55, 1, 1))
@@ -290,9 +312,12 @@ class Scene:
         self.update_skin(index, rest, np.zeros(rig.num_expression, np.float32))
         return index
 
-    def update_skin(self, index: int, transforms: np.ndarray, expression: np.ndarray) -> None:
+    def update_skin(self, index: int, transforms: np.ndarray, expression: np.ndarray,
+                    pose_features: np.ndarray | None = None) -> None:
         """Set GPU-skinned avatar ``index``'s pose: ``transforms`` (55, 4, 4) rest point ->
-        posed point in the model frame (metres), ``expression`` (E,) coefficients."""
+        posed point in the model frame (metres), ``expression`` (E,) coefficients,
+        ``pose_features`` (488,) the pose feature for the correctives
+        (:func:`vr_study.xr.gpuskin.pose_feature`; None: rest pose, no corrective)."""
         skin = self._avatars[index].skin
         if skin is None:
             raise ValueError(f"avatar {index} is skinned on the CPU: use update_avatar")
@@ -300,6 +325,9 @@ class Scene:
         block[: 55 * 16] = np.asarray(transforms, np.float32).transpose(0, 2, 1).ravel()  # column-major
         e = np.asarray(expression, np.float32).ravel()[:100]
         block[55 * 16: 55 * 16 + len(e)] = e
+        if pose_features is not None:
+            f = np.asarray(pose_features, np.float32).ravel()[: 122 * 4]
+            block[55 * 16 + 25 * 4: 55 * 16 + 25 * 4 + len(f)] = f
         GL.glBindBuffer(GL.GL_UNIFORM_BUFFER, skin.ubo)
         # a whole new store (orphaning): no wait for draws still reading the previous pose
         GL.glBufferData(GL.GL_UNIFORM_BUFFER, block.nbytes, block, GL.GL_DYNAMIC_DRAW)
@@ -366,6 +394,7 @@ class Scene:
                 GL.glUniform3f(prog.u_albedo, *m.albedo)
                 if m.skin is not None:
                     GL.glUniform1i(prog.u_num_expr, m.skin.num_expr)
+                    GL.glUniform1i(prog.u_num_pose_groups, m.skin.num_pose_groups)
                     GL.glBindBufferBase(GL.GL_UNIFORM_BUFFER, 0, m.skin.ubo)
                     for unit, tex in enumerate(m.skin.textures):
                         GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
