@@ -46,7 +46,7 @@ STYLES: dict[str, Style] = {
         gesture_amp=1.0, stroke_min_interval_s=0.30, stroke_rise_s=0.12, stroke_fall_s=0.30,
         both_hands_prob=0.35, space_elbow_rad=1.05, space_shoulder_rad=0.32, open_rad=0.30,
         hand_curl_rad=0.18, head_pitch_rad=-0.10, nod_amp_rad=0.13, nod_min_interval_s=0.45,
-        pitch_follow_rad=0.10, jaw_gain=1.2, smile=1.6, cheek=1.0, brow_base=0.45, brow_accent=0.8,
+        pitch_follow_rad=0.10, jaw_gain=1.2, smile=1.6, cheek=1.0, brow_base=0.15, brow_accent=0.8,
         sway_amp_rad=0.035, breath_rate_hz=0.30, arm_smoothing_s=0.040, head_smoothing_s=0.05,
         blink_interval_s=(2.0, 4.5), gaze_interval_s=(0.8, 2.2), gaze_range_rad=0.20),
     "neutral": Style(

@@ -448,9 +448,9 @@ def _expression_directions(v: np.ndarray, W: np.ndarray, J: np.ndarray, part: np
     rel = v - J[JI["jaw"]]
     omega = np.array([0.25, 0.0, 0.0])
     E[:, :, 0] = np.cross(omega, rel) * (W[:, JI["jaw"]] * (part == 0))[:, None]
-    # AU12 lip corner puller: corners up 13 mm, out 6 mm and back 5 mm along the zygomatic
+    # AU12 lip corner puller: corners up 13 mm, out 8 mm and back 7 mm along the zygomatic
     # muscle; the lip line follows, the skin beside the mouth bunches up and out
-    E[:, :, 1] = (corners + 0.5 * lip_line)[:, None] * np.stack([0.006 * sx, np.full(n, 0.013), np.full(n, -0.005)], 1) \
+    E[:, :, 1] = (corners + 0.7 * lip_line)[:, None] * np.stack([0.008 * sx, np.full(n, 0.013), np.full(n, -0.007)], 1) \
         + nasolabial[:, None] * np.stack([0.002 * sx, np.full(n, 0.004), np.full(n, 0.002)], 1)
     # AU15 + AU17: corners down 8 mm, the chin boss pushes the lower lip up and out
     E[:, :, 2] = (corners + 0.4 * lip_line)[:, None] * np.array([0.0, -0.008, -0.001]) \
@@ -465,7 +465,7 @@ def _expression_directions(v: np.ndarray, W: np.ndarray, J: np.ndarray, part: np
     # AU6: cheeks up 6 mm and forward 3 mm, pushing the lower lids up (the eyes narrow from
     # below: the Duchenne marker), the outer brows pulled down a little
     outer_brow = (_gauss(v, (0.050, 0.305, 0.070), 0.010) + _gauss(v, (-0.050, 0.305, 0.070), 0.010)) * face
-    E[:, :, 6] = cheeks[:, None] * np.array([0.0, 0.006, 0.003]) + below_eye[:, None] * np.array([0.0, 0.0045, 0.001]) \
+    E[:, :, 6] = cheeks[:, None] * np.array([0.0, 0.006, 0.003]) + below_eye[:, None] * np.array([0.0, 0.006, 0.0015]) \
         + outer_brow[:, None] * np.array([0.0, -0.0015, 0.0])
     E[:, :, 7] = mouth[:, None] * np.stack([-0.35 * x, np.zeros(n), np.full(n, 0.006)], 1)
     # AU20: corners out and a little down
