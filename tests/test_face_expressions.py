@@ -1,21 +1,26 @@
 """Faces a viewer can read: MediaPipe FaceMesh measured on rendered face views of the default body.
 
-The measures (face heights; see benchmarks/face_expressions.py) come from a face detector
+The measures (face heights; see analysis/face_metrics.py) come from a face detector
 trained on photographs of people, so they say what a viewer would see, not what the
 blend shapes were meant to do.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from benchmarks.face_expressions import (emotion_clips, face_measures, generator_clips, open_face_mesh,
-                                         render_face_frames, summarise)
+from analysis.face_metrics import emotion_clips, face_measures, open_face_mesh, render_face_frames, summarise
+from generators.prosody import ProsodyGenerator
+from generators.speech import load_speech
 from vr_study.body import load_body_model
 from vr_study.motion import MotionClip
 from vr_study.render.framing import FACE_FRAME_HEIGHT_M, frame_camera
 
 pytest.importorskip("mediapipe")
+
+GREETING = Path(__file__).resolve().parents[1] / "assets" / "speech" / "greeting.wav"
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +43,10 @@ def stills(body, face_mesh):
 
 
 def test_the_generators_happy_face_smiles_and_its_neutral_face_does_not(face_mesh):
-    clips = generator_clips()  # the bundled greeting, seed 0
-    images = render_face_frames(list(clips.values()), load_body_model(), 10, size=(384, 384))
+    speech = load_speech(GREETING).audio.samples
+    gen = ProsodyGenerator()
+    clips = [gen.generate_samples(speech, emotion, 0) for emotion in ("happy", "neutral")]
+    images = render_face_frames(clips, load_body_model(), 10, size=(384, 384))
     happy, neutral = (summarise(ims, face_mesh) for ims in images)
     assert happy["detected"] == neutral["detected"] == 10, "FaceMesh lost the face"
     # a Duchenne smile: mouth corners up (AU12) and the eyes narrowed from below (AU6)
