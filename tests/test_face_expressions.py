@@ -73,7 +73,7 @@ def test_blink_closes_the_eyes(body):
         c.expression[:, names.index("blink")] = value
         clips.append(c)
     (open_img,), (closed_img,) = render_face_frames(clips, body, 1, size=(384, 384))
-    # the eyes' rows and columns in the face view (the frame is 0.30 m tall, centred 35 mm
+    # the eyes' rows and columns in the face view (the frame is 0.30 m tall, centred 25 mm
     # below the eyes; the eyes sit 32 mm either side of the middle)
     rows, cols = slice(int(0.30 * 384), int(0.50 * 384)), slice(int(0.33 * 384), int(0.67 * 384))
 

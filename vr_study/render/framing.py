@@ -24,7 +24,7 @@ LEFT_EYE, RIGHT_EYE = 23, 24
 #: adult face from hairline to chin), so faces in side-by-side panels share one scale.
 FACE_FRAME_HEIGHT_M = 0.30
 FACE_FRAME_WIDTH_M = 0.24
-FACE_CENTRE_BELOW_EYES_M = 0.035
+FACE_CENTRE_BELOW_EYES_M = 0.025
 
 #: Vertical field of view (radians), margin (fraction of the framed size) and camera
 #: elevation (radians above the target, looking down) of each view.
