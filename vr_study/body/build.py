@@ -13,8 +13,11 @@ What it makes (metres, Y up, facing +Z, pelvis joint near the origin, about 1.70
 - SMPL-X's 55-joint tree, a joint regressor that reproduces the rest joints exactly,
   smooth skinning weights (at most 4 joints per vertex);
 - 10 shape directions (:data:`BETA_NAMES`) and 16 expression directions
-  (:data:`EXPRESSION_NAMES`) in SMPL-X's 400-column ``shapedirs`` layout (columns 0-299
-  shape, 300-399 expression; unused columns are zero); ``posedirs`` all zero;
+  (:data:`EXPRESSION_NAMES`, one FACS action unit each: :data:`EXPRESSION_ACTION_UNITS`)
+  in SMPL-X's 400-column ``shapedirs`` layout (columns 0-299 shape, 300-399 expression;
+  unused columns are zero); ``posedirs`` all zero;
+- ``vertex_colors`` (V, 3) linear RGB: skin, lips, brows, hair, clothes, sclera/iris/pupil
+  (:data:`COLORS`; smplx ignores the key);
 - a hand pose PCA (``hands_components{l,r}``, 45 x 45, orthonormal rows) and a relaxed
   hand mean, 51 face landmarks and a 17-point face contour.
 """
