@@ -544,8 +544,8 @@ def _vertex_colors(v: np.ndarray, part: np.ndarray, J: np.ndarray) -> np.ndarray
         u = (x - e[0]) * s  # + towards the outer corner
         # a brow: an arch above each eye, thinning towards its tail
         arch = e[1] + 0.020 + 0.003 * np.cos(np.clip(u / 0.024, -1.5, 1.5) * 1.1)
-        half = 0.0040 - 0.0015 * ss(u, 0.0, 0.022)
-        band = ss(np.abs(y - arch), half + 0.0020, half - 0.0010) * ss(u, -0.022, -0.016) * ss(u, 0.027, 0.020)
+        half = 0.0042 - 0.0015 * ss(u, 0.0, 0.022)
+        band = ss(np.abs(y - arch), half + 0.0030, half - 0.0015) * ss(u, -0.023, -0.015) * ss(u, 0.029, 0.019)
         paint(head * (z > 0.06), "brows", band)
         # a darker rim where the lids meet the eyeball (lashes)
         rim = np.hypot((x - e[0]) / 1.25, y - e[1])
