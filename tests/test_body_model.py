@@ -361,3 +361,31 @@ def test_cli_info_and_bad_input(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "error:" in r.stderr and "'f'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_default_body_has_materials_as_vertex_colours(default_model):
+    """Skin, red lips, a dark pupil in a white eye, dark hair and a blue shirt."""
+    m = default_model
+    c, v = m.vertex_colors, m.v_template
+    assert c.shape == (m.num_vertices, 3) and c.dtype == np.float32 and c.min() >= 0 and c.max() <= 1
+    nose = c[9120]  # smplx's nose-tip id: skin
+    assert nose[0] > nose[1] > nose[2]
+    for pupil_id, side in ((9929, "left_eye"), (9448, "right_eye")):
+        assert c[pupil_id].max() < 0.1  # the pupil is black
+        eye = c[m.regions[side]]
+        assert (eye.min(axis=1) > 0.7).mean() > 0.5  # mostly white sclera
+    lips = (np.abs(v[:, 0]) < 0.01) & (np.abs(v[:, 1] - 0.2072 - 0.005) < 0.002) & (v[:, 2] > 0.08)
+    assert lips.any() and (c[lips, 0] > 1.8 * c[lips, 1]).all()  # red
+    top = v[:, 1] > 0.39
+    assert c[top].max() < 0.2  # hair
+    chest = (np.abs(v[:, 0]) < 0.05) & (np.abs(v[:, 1]) < 0.05) & (v[:, 2] > 0.05)
+    assert (c[chest, 2] > c[chest, 0] + 0.2).all()  # blue shirt
+
+
+def test_bad_vertex_colours_are_refused(default_model, tmp_path):
+    arrays = dict(np.load(default_model.path))
+    arrays["vertex_colors"] = arrays["vertex_colors"][:10] * 255
+    bad = tmp_path / "SMPLX_NEUTRAL.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(InputError, match="vertex_colors"):
+        load_body_model(bad)

@@ -26,9 +26,10 @@ def speaking_clip(frames: int = 3, fps: float = 30.0, **meta) -> MotionClip:
 
 
 def body_mask(image: np.ndarray) -> np.ndarray:
-    """Pixels of the warm-coloured body (background and floor are bluish grey)."""
+    """Pixels of the body: warm skin, the strongly blue shirt, or dark hair, trousers and shoes
+    (background and floor are light, weakly bluish grey)."""
     rgb = image.astype(int)
-    return (rgb[..., 0] - rgb[..., 2]) > 6
+    return ((rgb[..., 0] - rgb[..., 2]) > 6) | ((rgb[..., 2] - rgb[..., 0]) > 30) | (rgb.max(axis=2) < 70)
 
 
 def frames_of(clip, body, **kw) -> list[np.ndarray]:

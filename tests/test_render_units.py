@@ -36,6 +36,7 @@ def _stick_figure(yaw_rad: float) -> tuple[np.ndarray, np.ndarray]:
     j[1], j[2] = (0.1, -0.1, 0), (-0.1, -0.1, 0)  # hips: the subject's left is +X
     j[12], j[15] = (0, 0.45, 0), (0, 0.55, 0)
     j[16], j[17] = (0.18, 0.4, 0), (-0.18, 0.4, 0)
+    j[23], j[24] = (0.03, 0.62, 0.08), (-0.03, 0.62, 0.08)  # eyes: the face view centres on them
     c, s = math.cos(yaw_rad), math.sin(yaw_rad)
     rot = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
     verts = np.concatenate([j, [[0, -1.1, 0.05], [0, 0.7, 0], [0.1, 0.6, 0.1], [-0.1, 0.5, 0.1]]])

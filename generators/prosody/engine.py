@@ -324,8 +324,8 @@ class ProsodyEngine:
         E = np.zeros((n, self.num_expression))
         controls = {
             "mouth_open": 0.5 * jaw / 0.16,  # the jaw rotation does most of the opening
-            "smile": st.smile * (0.6 + 0.4 * activity),
-            "cheek_raise": 0.5 * st.smile * (0.6 + 0.4 * activity),
+            "smile": st.smile * (0.8 + 0.2 * activity),
+            "cheek_raise": st.cheek * (0.7 + 0.3 * activity),
             "brow_raise": st.brow_base * activity + plan[_CH["brow"]],
             "blink": np.clip(plan[_CH["blink"]], 0, 1),
             "mouth_wide": h["energy"] * np.clip((h["centroid"] - 1800.0) / 1500.0, -1, 1) * h["gate"],

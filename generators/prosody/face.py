@@ -17,7 +17,7 @@ CONTROL_ALIASES: dict[str, tuple[str, ...]] = {
     "smile": ("smile", "mouth_smile"),
     "cheek_raise": ("cheek_raise", "cheeks_up"),
     "brow_raise": ("brows_up", "brow_raise", "brow_up"),
-    "blink": ("blink", "eyes_closed", "eye_blink", "eye_squint"),  # the default body has no eyelid shape
+    "blink": ("blink", "eyes_closed", "eye_blink"),  # AU45: the default body's lids close over the eyes
     "mouth_wide": ("mouth_stretch", "mouth_wide", "lips_wide"),
     "mouth_round": ("lip_pucker", "mouth_round", "pucker"),
 }

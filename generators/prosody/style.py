@@ -1,7 +1,7 @@
 """How an emotion and a seed shape the prosody generator's motion.
 
 :class:`Style` holds the emotion presets (happy = larger, faster, more open gestures, a
-smile and raised brows, a higher head; neutral = smaller, slower, relaxed face).
+Duchenne smile (FACS AU6 cheek raiser + AU12 lip corner puller) and raised brows, a higher head; neutral = smaller, slower, relaxed face).
 :class:`Traits` are what a seed changes: handedness, gesture size and rhythm, where the
 hands wander, idle-motion phases. Angles in radians, times in seconds, rates in Hz.
 """
@@ -28,7 +28,8 @@ class Style:
     nod_min_interval_s: float
     pitch_follow_rad: float     # chin up by this much per octave above the speaker's mean
     jaw_gain: float
-    smile: float                # expression units
+    smile: float                # expression units: AU12 lip corner puller
+    cheek: float                # expression units: AU6 cheek raiser (with AU12: a Duchenne smile)
     brow_base: float
     brow_accent: float
     sway_amp_rad: float         # weight-shift sway of the trunk
@@ -45,14 +46,14 @@ STYLES: dict[str, Style] = {
         gesture_amp=1.0, stroke_min_interval_s=0.30, stroke_rise_s=0.12, stroke_fall_s=0.30,
         both_hands_prob=0.35, space_elbow_rad=1.05, space_shoulder_rad=0.32, open_rad=0.30,
         hand_curl_rad=0.18, head_pitch_rad=-0.10, nod_amp_rad=0.13, nod_min_interval_s=0.45,
-        pitch_follow_rad=0.10, jaw_gain=1.2, smile=1.3, brow_base=0.45, brow_accent=0.8,
+        pitch_follow_rad=0.10, jaw_gain=1.2, smile=1.6, cheek=1.0, brow_base=0.15, brow_accent=0.8,
         sway_amp_rad=0.035, breath_rate_hz=0.30, arm_smoothing_s=0.040, head_smoothing_s=0.05,
         blink_interval_s=(2.0, 4.5), gaze_interval_s=(0.8, 2.2), gaze_range_rad=0.20),
     "neutral": Style(
         gesture_amp=0.5, stroke_min_interval_s=0.55, stroke_rise_s=0.17, stroke_fall_s=0.45,
         both_hands_prob=0.10, space_elbow_rad=0.70, space_shoulder_rad=0.15, open_rad=0.08,
         hand_curl_rad=0.35, head_pitch_rad=0.03, nod_amp_rad=0.06, nod_min_interval_s=0.8,
-        pitch_follow_rad=0.04, jaw_gain=0.9, smile=0.0, brow_base=0.0, brow_accent=0.25,
+        pitch_follow_rad=0.04, jaw_gain=0.9, smile=0.0, cheek=0.0, brow_base=0.0, brow_accent=0.25,
         sway_amp_rad=0.02, breath_rate_hz=0.22, arm_smoothing_s=0.050, head_smoothing_s=0.08,
         blink_interval_s=(2.5, 6.0), gaze_interval_s=(1.2, 3.5), gaze_range_rad=0.12),
 }

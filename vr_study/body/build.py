@@ -13,8 +13,11 @@ What it makes (metres, Y up, facing +Z, pelvis joint near the origin, about 1.70
 - SMPL-X's 55-joint tree, a joint regressor that reproduces the rest joints exactly,
   smooth skinning weights (at most 4 joints per vertex);
 - 10 shape directions (:data:`BETA_NAMES`) and 16 expression directions
-  (:data:`EXPRESSION_NAMES`) in SMPL-X's 400-column ``shapedirs`` layout (columns 0-299
-  shape, 300-399 expression; unused columns are zero); ``posedirs`` all zero;
+  (:data:`EXPRESSION_NAMES`, one FACS action unit each: :data:`EXPRESSION_ACTION_UNITS`)
+  in SMPL-X's 400-column ``shapedirs`` layout (columns 0-299 shape, 300-399 expression;
+  unused columns are zero); ``posedirs`` all zero;
+- ``vertex_colors`` (V, 3) linear RGB: skin, lips, brows, hair, clothes, sclera/iris/pupil
+  (:data:`COLORS`; smplx ignores the key);
 - a hand pose PCA (``hands_components{l,r}``, 45 x 45, orthonormal rows) and a relaxed
   hand mean, 51 face landmarks and a 17-point face contour.
 """
@@ -48,8 +51,20 @@ BETA_NAMES: tuple[str, ...] = (
 EXPRESSION_NAMES: tuple[str, ...] = (
     "mouth_open", "smile", "frown", "brows_up", "brows_down", "eye_squint", "cheek_raise",
     "lip_pucker", "mouth_stretch", "upper_lip_raise", "lower_lip_depress", "nose_wrinkle",
-    "eyes_wide", "mouth_left", "cheek_puff", "lips_press",
+    "eyes_wide", "blink", "cheek_puff", "lips_press",
 )
+
+#: The FACS action unit each expression direction models (Ekman & Friesen's Facial Action
+#: Coding System); docs/body.md describes each.
+EXPRESSION_ACTION_UNITS: dict[str, str] = {
+    "mouth_open": "AU26 jaw drop", "smile": "AU12 lip corner puller",
+    "frown": "AU15 lip corner depressor + AU17 chin raiser", "brows_up": "AU1+AU2 inner and outer brow raiser",
+    "brows_down": "AU4 brow lowerer", "eye_squint": "AU7 lid tightener", "cheek_raise": "AU6 cheek raiser",
+    "lip_pucker": "AU18 lip pucker", "mouth_stretch": "AU20 lip stretcher", "upper_lip_raise": "AU10 upper lip raiser",
+    "lower_lip_depress": "AU16 lower lip depressor", "nose_wrinkle": "AU9 nose wrinkler",
+    "eyes_wide": "AU5 upper lid raiser", "blink": "AU45 blink", "cheek_puff": "AU34 puff",
+    "lips_press": "AU24 lip presser",
+}
 
 MOUTH_Y_M = 0.2072  # height of the lips' parting line, metres
 MOUTH_Z_M = 0.094
@@ -402,49 +417,159 @@ def _shape_directions(v: np.ndarray, label: np.ndarray, seg: np.ndarray, J: np.n
 
 
 def _expression_directions(v: np.ndarray, W: np.ndarray, J: np.ndarray, part: np.ndarray) -> np.ndarray:
-    """(V, 3, 16) displacement per unit expression coefficient, metres (see EXPRESSION_NAMES)."""
+    """(V, 3, 16) displacement per unit expression coefficient, metres (see EXPRESSION_NAMES).
+
+    Each direction models one FACS action unit (:data:`EXPRESSION_ACTION_UNITS`); sizes are
+    chosen so that 1.0 is a clearly visible, full-strength action on a 1.70 m adult head.
+    """
     n = len(v)
     E = np.zeros((n, 3, len(EXPRESSION_NAMES)))
     face = ((part == 0) & (v[:, 2] > 0.02) & (v[:, 1] > 0.15)).astype(float)
-    x = v[:, 0]
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
     sx = np.sign(x)
-    my, mz = MOUTH_Y_M, MOUTH_Z_M - 0.006
-    corner = np.array([MOUTH_HALF_WIDTH_M, my, mz - 0.004])
-    corners = (_gauss(v, corner * [1, 1, 1], 0.011) + _gauss(v, corner * [-1, 1, 1], 0.011)) * face
+    ax = np.abs(x)
+    my, mz, w = MOUTH_Y_M, MOUTH_Z_M - 0.006, MOUTH_HALF_WIDTH_M
+    corner = np.array([w, my, mz - 0.004])
+    corners = (_gauss(v, corner * [1, 1, 1], 0.010) + _gauss(v, corner * [-1, 1, 1], 0.010)) * face
+    # the lip corner puller acts along the whole lip line, strongest at the corners (AU12)
+    lip_line = np.exp(-0.5 * ((y - my) / 0.011) ** 2) * _smoothstep(ax, 0.0, w) * \
+        _smoothstep(ax, w + 0.030, w + 0.004) * face * (z > mz - 0.035)
     mouth = _gauss(v, (0.0, my, mz), 0.016) * face
-    upper = mouth * _smoothstep(v[:, 1], my - 0.001, my + 0.004)
-    lower = mouth * (1 - _smoothstep(v[:, 1], my - 0.004, my + 0.001))
+    upper = mouth * _smoothstep(y, my - 0.001, my + 0.004)
+    lower = mouth * (1 - _smoothstep(y, my - 0.004, my + 0.001))
+    chin = _gauss(v, (0.0, 0.180, 0.085), 0.012) * face
     cheeks = (_gauss(v, (0.040, 0.255, 0.075), 0.017) + _gauss(v, (-0.040, 0.255, 0.075), 0.017)) * face
-    brow = np.minimum(1.0, sum(_gauss(v, (x, 0.313, 0.084), 0.014) for x in (-0.047, -0.018, 0.018, 0.047))) * face
+    nasolabial = (_gauss(v, (0.030, 0.228, 0.085), 0.010) + _gauss(v, (-0.030, 0.228, 0.085), 0.010)) * face
+    brow = np.minimum(1.0, sum(_gauss(v, (bx, 0.313, 0.084), 0.014) for bx in (-0.047, -0.018, 0.018, 0.047))) * face
     inner_brow = (_gauss(v, (0.013, 0.308, 0.092), 0.011) + _gauss(v, (-0.013, 0.308, 0.092), 0.011)) * face
     eye_l, eye_r = J[JI["left_eye"]], J[JI["right_eye"]]
+    r = EYEBALL_RADIUS_M
     below_eye = (_gauss(v, eye_l + [0, -0.012, 0.010], 0.008) + _gauss(v, eye_r + [0, -0.012, 0.010], 0.008)) * face
     above_eye = (_gauss(v, eye_l + [0, 0.011, 0.010], 0.008) + _gauss(v, eye_r + [0, 0.011, 0.010], 0.008)) * face
     nose_side = (_gauss(v, (0.012, 0.268, 0.100), 0.009) + _gauss(v, (-0.012, 0.268, 0.100), 0.009)) * face
-    # 0 mouth open: the jaw-weighted skin turns 0.25 rad about the jaw joint's x axis
+    # AU26 jaw drop: the jaw-weighted skin turns 0.25 rad about the jaw joint's x axis
     rel = v - J[JI["jaw"]]
     omega = np.array([0.25, 0.0, 0.0])
     E[:, :, 0] = np.cross(omega, rel) * (W[:, JI["jaw"]] * (part == 0))[:, None]
-    # 1 smile: corners up, out and back; cheeks lift
-    E[:, :, 1] = corners[:, None] * np.stack([0.005 * sx, np.full(n, 0.009), np.full(n, -0.003)], 1) \
-        + cheeks[:, None] * np.array([0.0, 0.003, 0.002])
-    # 2 frown: corners down, lower lip pushed up and out a little
-    E[:, :, 2] = corners[:, None] * np.array([0.0, -0.006, 0.0]) + lower[:, None] * np.array([0.0, 0.0015, 0.002])
-    E[:, :, 3] = brow[:, None] * np.array([0.0, 0.007, 0.0005])
-    E[:, :, 4] = inner_brow[:, None] * np.stack([-0.003 * sx, np.full(n, -0.0055), np.full(n, 0.0015)], 1) \
-        + brow[:, None] * np.array([0.0, -0.002, 0.0])
+    # AU12 lip corner puller: corners up 13 mm, out 8 mm and back 7 mm along the zygomatic
+    # muscle; the lip line follows, the skin beside the mouth bunches up and out
+    E[:, :, 1] = (corners + 0.7 * lip_line)[:, None] * np.stack([0.008 * sx, np.full(n, 0.013), np.full(n, -0.007)], 1) \
+        + nasolabial[:, None] * np.stack([0.002 * sx, np.full(n, 0.004), np.full(n, 0.002)], 1)
+    # AU15 + AU17: corners down 8 mm, the chin boss pushes the lower lip up and out
+    E[:, :, 2] = (corners + 0.4 * lip_line)[:, None] * np.array([0.0, -0.008, -0.001]) \
+        + lower[:, None] * np.array([0.0, 0.0015, 0.002]) + chin[:, None] * np.array([0.0, 0.003, 0.002])
+    # AU1+2: whole brows up 8 mm
+    E[:, :, 3] = brow[:, None] * np.array([0.0, 0.008, 0.0005])
+    # AU4: inner brows down and together, brows lower
+    E[:, :, 4] = inner_brow[:, None] * np.stack([-0.003 * sx, np.full(n, -0.0060), np.full(n, 0.0015)], 1) \
+        + brow[:, None] * np.array([0.0, -0.003, 0.0])
+    # AU7: lower lids up, upper lids down a little
     E[:, :, 5] = below_eye[:, None] * np.array([0.0, 0.0045, 0.001]) + above_eye[:, None] * np.array([0.0, -0.003, 0.0])
-    E[:, :, 6] = cheeks[:, None] * np.array([0.0, 0.005, 0.003]) + below_eye[:, None] * np.array([0.0, 0.002, 0.0])
+    # AU6: cheeks up 6 mm and forward 3 mm, pushing the lower lids up (the eyes narrow from
+    # below: the Duchenne marker), the outer brows pulled down a little
+    outer_brow = (_gauss(v, (0.050, 0.305, 0.070), 0.010) + _gauss(v, (-0.050, 0.305, 0.070), 0.010)) * face
+    E[:, :, 6] = cheeks[:, None] * np.array([0.0, 0.006, 0.003]) + below_eye[:, None] * np.array([0.0, 0.006, 0.0015]) \
+        + outer_brow[:, None] * np.array([0.0, -0.0015, 0.0])
     E[:, :, 7] = mouth[:, None] * np.stack([-0.35 * x, np.zeros(n), np.full(n, 0.006)], 1)
-    E[:, :, 8] = corners[:, None] * np.stack([0.006 * sx, np.full(n, -0.0015), np.full(n, -0.002)], 1)
-    E[:, :, 9] = upper[:, None] * np.array([0.0, 0.0035, 0.001])
+    # AU20: corners out and a little down
+    E[:, :, 8] = corners[:, None] * np.stack([0.007 * sx, np.full(n, -0.0015), np.full(n, -0.002)], 1)
+    E[:, :, 9] = upper[:, None] * np.array([0.0, 0.0035, 0.001]) + nasolabial[:, None] * np.array([0.0, 0.002, 0.001])
     E[:, :, 10] = lower[:, None] * np.array([0.0, -0.0035, 0.001])
     E[:, :, 11] = nose_side[:, None] * np.array([0.0, 0.003, 0.001]) + inner_brow[:, None] * np.array([0, -0.002, 0])
-    E[:, :, 12] = -E[:, :, 5] * 0.8
-    E[:, :, 13] = mouth[:, None] * np.array([0.006, 0.0, 0.0])
+    E[:, :, 12] = -E[:, :, 5] * 0.8 + brow[:, None] * np.array([0.0, 0.002, 0.0])
+    E[:, :, 13] = _blink_direction(v, part, eye_l, eye_r, r)
     E[:, :, 14] = cheeks[:, None] * np.stack([0.006 * sx, np.zeros(n), np.full(n, 0.003)], 1)
     E[:, :, 15] = upper[:, None] * np.array([0.0, -0.0022, -0.0015]) + lower[:, None] * np.array([0.0, 0.0022, -0.0015])
     return E
+
+
+def _blink_direction(v: np.ndarray, part: np.ndarray, eye_l: np.ndarray, eye_r: np.ndarray, r: float) -> np.ndarray:
+    """(V, 3) AU45: the skin around each eye socket closes over the eyeball at 1.0, metres.
+
+    The upper rim comes down to just below the eye's centre, the lower rim up to meet it;
+    every moved skin vertex ends in front of the eyeball so that the lid hides it.
+    """
+    D = np.zeros((len(v), 3))
+    for c in (eye_l, eye_r):
+        d = v - c
+        rxy = np.hypot(d[:, 0] / 1.25, d[:, 1])
+        near = (part == 0) & (d[:, 2] > -0.25 * r) & (rxy < 2.2 * r)
+        fall = _smoothstep(rxy, 2.2 * r, 1.3 * r) * near
+        lid_y = -0.35 * r  # where the lids meet, relative to the eye's centre
+        ty = np.where(d[:, 1] > lid_y, lid_y + 0.08 * (d[:, 1] - lid_y), lid_y + 0.30 * (d[:, 1] - lid_y))
+        dy = (ty - d[:, 1]) * fall
+        ny = d[:, 1] + dy
+        cover = np.sqrt(np.maximum((1.15 * r) ** 2 - d[:, 0] ** 2 - ny ** 2, 0.0))
+        dz = np.maximum(cover - d[:, 2], 0.0) * fall
+        D[:, 1] += dy
+        D[:, 2] += dz
+    return D
+
+
+#: Linear RGB vertex colours of the default body (skin, lips, brows, hair, clothes, eyes).
+COLORS: dict[str, tuple[float, float, float]] = {
+    "skin": (0.70, 0.48, 0.38), "lips": (0.52, 0.20, 0.20), "brows": (0.08, 0.05, 0.035),
+    "hair": (0.10, 0.065, 0.045), "shirt": (0.16, 0.27, 0.45), "trousers": (0.12, 0.12, 0.15),
+    "shoes": (0.05, 0.045, 0.04), "sclera": (0.86, 0.84, 0.80), "iris": (0.22, 0.14, 0.08),
+    "pupil": (0.01, 0.01, 0.01), "lash_line": (0.25, 0.14, 0.11),
+    "mouth_inside": (0.20, 0.05, 0.05),
+}
+
+
+def _vertex_colors(v: np.ndarray, part: np.ndarray, J: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 linear RGB in [0, 1]: the material of each vertex (see :data:`COLORS`)."""
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    ax = np.abs(x)
+    col = np.tile(np.array(COLORS["skin"]), (len(v), 1))
+
+    def paint(mask: np.ndarray, name: str, amount: np.ndarray | float = 1.0) -> None:
+        a = np.clip(np.asarray(amount, float) * mask, 0.0, 1.0)
+        col[:] = col * (1 - a[:, None]) + np.array(COLORS[name]) * a[:, None]
+
+    body = (part == 0).astype(float)
+    head = body * (y > 0.15) * (ax < 0.12)
+    ss = _smoothstep
+    # clothes: a short-sleeved shirt, trousers, shoes (soft edges: the mesh is coarse)
+    paint(body, "shirt", ss(y, 0.135, 0.115) * ss(y, -0.42, -0.38) * ss(ax, 0.35, 0.31))
+    paint(body, "trousers", ss(y, -0.38, -0.42) * ss(y, -1.19, -1.16))
+    paint(body, "shoes", ss(y, -1.16, -1.19))
+    # hair: the skull above an arched hairline and the back of the head
+    hairline = 0.336 - 0.25 * ax ** 2 / 0.07 - 0.03 * ss(-z, 0.0, 0.06)
+    hair = np.maximum(ss(y - hairline, -0.002, 0.006), ss(-z, 0.0, 0.02) * ss(y, 0.22, 0.25))
+    hair = np.maximum(hair, ss(ax, 0.052, 0.060) * ss(z, 0.06, 0.04) * ss(y, 0.28, 0.295))
+    paint(head, "hair", hair)
+    r = EYEBALL_RADIUS_M
+    for s in (1.0, -1.0):
+        e = J[JI["left_eye" if s > 0 else "right_eye"]]
+        u = (x - e[0]) * s  # + towards the outer corner
+        # a brow: an arch above each eye, thinning towards its tail
+        arch = e[1] + 0.020 + 0.003 * np.cos(np.clip(u / 0.024, -1.5, 1.5) * 1.1)
+        half = 0.0042 - 0.0015 * ss(u, 0.0, 0.022)
+        band = ss(np.abs(y - arch), half + 0.0030, half - 0.0015) * ss(u, -0.023, -0.015) * ss(u, 0.029, 0.019)
+        paint(head * (z > 0.06), "brows", band)
+        # a darker rim where the lids meet the eyeball (lashes)
+        rim = np.hypot((x - e[0]) / 1.25, y - e[1])
+        paint(head * (z > e[2] - 0.006), "lash_line", 0.5 * ss(rim, 1.55 * r, 1.2 * r))
+    # lips: the band around the lips' parting line, narrowing to the corners
+    w = MOUTH_HALF_WIDTH_M
+    t = np.clip(ax / (w + 0.002), 0.0, 1.0)
+    dy = y - MOUTH_Y_M
+    lip_h = np.where(dy > 0, 0.0085, 0.0095) * np.sqrt(1 - t ** 2) + 0.0018
+    lips = ss(ax, w + 0.004, w) * ss(np.abs(dy) / lip_h, 1.2, 0.8) * (z > MOUTH_Z_M - 0.03)
+    paint(body, "lips", lips)
+    # inside the mouth: a dark cavity behind the lips
+    paint(body, "mouth_inside", ss(ax, w + 0.002, w - 0.004) * ss(np.abs(dy), 0.012, 0.008)
+          * ss(z, MOUTH_Z_M - 0.006, MOUTH_Z_M - 0.011))
+    # eyes: sclera, a brown iris and a black pupil around each eyeball's forward axis (+Z)
+    for k, name in ((1, "left_eye"), (2, "right_eye")):
+        sel = part == k
+        d = v[sel] - J[JI[name]]
+        ang = np.arccos(np.clip(d[:, 2] / np.linalg.norm(d, axis=1), -1.0, 1.0))
+        c = np.tile(np.array(COLORS["sclera"]), (sel.sum(), 1))
+        c[ang < 0.62] = COLORS["iris"]
+        c[ang < 0.25] = COLORS["pupil"]
+        col[sel] = c
+    return col.astype(np.float32)
 
 
 # ------------------------------------------------------------------ hands
@@ -610,6 +735,7 @@ def build_default_body(progress: bool = False) -> dict[str, np.ndarray]:
         "dynamic_lmk_faces_idx": np.tile(contour_f, (79, 1)),
         "dynamic_lmk_bary_coords": np.tile(contour_b, (79, 1, 1)),
         "part": part.astype(np.int8),
+        "vertex_colors": _vertex_colors(v, part, J),
         "expression_names": np.array(EXPRESSION_NAMES),
         "beta_names": np.array(BETA_NAMES),
     }

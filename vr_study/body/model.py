@@ -97,6 +97,7 @@ class BodyModel:
     lmk_faces_idx: np.ndarray
     lmk_bary_coords: np.ndarray
     expression_names: tuple[str, ...] | None = None
+    vertex_colors: np.ndarray | None = None  # (V, 3) float32 linear RGB in [0, 1], if the file has them
     _weights_sparse: Any = field(default=None, repr=False)
     _levels: list = field(default_factory=list, repr=False)
     _shaped: _Shaped | None = field(default=None, repr=False)
@@ -315,7 +316,7 @@ def _read_arrays(p: Path, named: bool) -> dict[str, Any]:
             raise InputError(p, None, f"is not a readable .npz file ({type(e).__name__})",
                              "give an SMPL-X model file saved with numpy (.npz)") from None
         out: dict[str, Any] = {}
-        for key in list(REQUIRED_KEYS) + ["expression_names"]:
+        for key in list(REQUIRED_KEYS) + ["expression_names", "vertex_colors"]:
             if key in data.files:
                 try:
                     out[key] = data[key]
@@ -377,6 +378,12 @@ def _checked(p: Path, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
         raise InputError(p, "lmk_faces_idx", "indexes faces that do not exist", f"indices must be in [0, {len(f)})")
     if "expression_names" in arrays:
         out["expression_names"] = np.asarray(arrays["expression_names"]).astype(str)
+    if "vertex_colors" in arrays:
+        c = np.asarray(arrays["vertex_colors"])
+        if c.shape != (V, 3) or c.dtype.kind != "f" or not np.all((c >= 0) & (c <= 1)):
+            raise InputError(p, "vertex_colors", f"has shape {c.shape} and dtype {c.dtype}",
+                             f"vertex colours are linear RGB floats in [0, 1], shape ({V}, 3)")
+        out["vertex_colors"] = c.astype(np.float32)
     return out
 
 
@@ -425,4 +432,4 @@ def load_body_model(path: str | Path | None = None, gender: str = "neutral") -> 
         hands_components_r=a["hands_componentsr"].astype(np.float32),
         hands_mean_l=a["hands_meanl"].astype(np.float32), hands_mean_r=a["hands_meanr"].astype(np.float32),
         lmk_faces_idx=a["lmk_faces_idx"], lmk_bary_coords=a["lmk_bary_coords"].astype(np.float32),
-        expression_names=names)
+        expression_names=names, vertex_colors=a.get("vertex_colors"))

@@ -3,7 +3,9 @@
 Building a new ``pyrender.Mesh`` per frame allocates a vertex array object and three
 buffers, uploads the (unchanging) triangle indices again and frees the old ones. Here the
 mesh is built once; each frame only its interleaved position+normal buffer is overwritten
-(``glBufferSubData``) while the renderer's GL context is current.
+(``glBufferSubData``) while the renderer's GL context is current. Optional per-vertex
+colours (the default body's skin, lips, eyes, hair and clothes) ride along in the same
+buffer and never change.
 
 Given the camera, faces that are clearly turned away from it or lie wholly outside its
 view are left out of the index buffer: the GPU would cull or clip them anyway (pyrender
@@ -28,19 +30,28 @@ class DynamicMesh:
     does this before every render).
     """
 
-    def __init__(self, faces: np.ndarray, vertices: np.ndarray, material: Any):
+    def __init__(self, faces: np.ndarray, vertices: np.ndarray, material: Any,
+                 colors: np.ndarray | None = None):
+        """``colors``: optional (V, 3) linear RGB in [0, 1], multiplied by the material's base colour."""
         pyrender = import_pyrender()
         vertices = np.asarray(vertices, np.float32)
         self.num_vertices = int(vertices.shape[0])
         self.faces = np.ascontiguousarray(faces, dtype=np.uint32)
         self.vertex_normals = VertexNormals(self.faces, self.num_vertices)
-        # interleaved [x y z nx ny nz] float32: pyrender's buffer layout for a primitive
-        # with positions and normals only
-        self._interleaved = np.empty((self.num_vertices, 6), np.float32)
+        # interleaved [x y z nx ny nz (r g b a)] float32: pyrender's buffer layout for a
+        # primitive with positions, normals and (optionally) COLOR_0
+        self._interleaved = np.empty((self.num_vertices, 6 if colors is None else 10), np.float32)
+        if colors is not None:
+            colors = np.asarray(colors, np.float32)
+            if colors.shape != (self.num_vertices, 3):
+                raise ValueError(f"expected colours of shape ({self.num_vertices}, 3), got {colors.shape}")
+            self._interleaved[:, 6:9] = colors
+            self._interleaved[:, 9] = 1.0
         self._fill(vertices)
         self._visible_faces = self.faces
         self.primitive = pyrender.Primitive(
-            positions=self._interleaved[:, :3].copy(), normals=self._interleaved[:, 3:].copy(),
+            positions=self._interleaved[:, :3].copy(), normals=self._interleaved[:, 3:6].copy(),
+            color_0=None if colors is None else self._interleaved[:, 6:].copy(),
             indices=self.faces, material=material, mode=pyrender.constants.GLTF.TRIANGLES)
         self.mesh = pyrender.Mesh([self.primitive])
         self._dirty = False
@@ -49,7 +60,7 @@ class DynamicMesh:
               view_proj: np.ndarray | None = None) -> None:
         normals, face_normals = self.vertex_normals.with_face_normals(vertices)
         self._interleaved[:, :3] = vertices
-        self._interleaved[:, 3:] = normals
+        self._interleaved[:, 3:6] = normals
         keep = None
         if eye is not None:
             keep = facing_faces(vertices, self.faces, face_normals, eye)
@@ -74,7 +85,7 @@ class DynamicMesh:
         # GL context (first draw, or after pyrender dropped it while another scene was drawn);
         # pyrender draws as many indices as ``primitive.indices`` holds
         self.primitive.positions = self._interleaved[:, :3]
-        self.primitive.normals = self._interleaved[:, 3:]
+        self.primitive.normals = self._interleaved[:, 3:6]
         self.primitive.indices = self._visible_faces
         self._dirty = self.primitive._vaid is not None
 

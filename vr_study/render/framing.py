@@ -17,6 +17,14 @@ VIEWS = ("full", "upper", "face")
 
 #: SMPL-X joint indices used for framing.
 PELVIS, LEFT_HIP, RIGHT_HIP, NECK, HEAD, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 2, 12, 15, 16, 17
+LEFT_EYE, RIGHT_EYE = 23, 24
+
+#: The face view frames the same box in every panel, whatever the clip or body does: this
+#: height and width (metres), centred this far below the eyes' midpoint (the middle of an
+#: adult face from hairline to chin), so faces in side-by-side panels share one scale.
+FACE_FRAME_HEIGHT_M = 0.30
+FACE_FRAME_WIDTH_M = 0.24
+FACE_CENTRE_BELOW_EYES_M = 0.025
 
 #: Vertical field of view (radians), margin (fraction of the framed size) and camera
 #: elevation (radians above the target, looking down) of each view.
@@ -57,7 +65,8 @@ def frame_camera(view: str, joints: np.ndarray, vertices: np.ndarray, aspect: fl
     """A still camera framing ``view`` of a body over the given frames.
 
     ``joints`` (T, 55, 3) and ``vertices`` (T, V, 3) in metres (a sample of the clip's frames
-    is enough); ``aspect`` = image width / height.
+    is enough); ``aspect`` = image width / height. The face view ignores the vertices: it
+    frames :data:`FACE_FRAME_HEIGHT_M` around the face (from the eye joints) in every panel.
     """
     check_view(view)
     settings = VIEW_SETTINGS[view]
@@ -68,24 +77,25 @@ def frame_camera(view: str, joints: np.ndarray, vertices: np.ndarray, aspect: fl
     local_v = vertices @ to_local.T
     local_j = joints @ to_local.T
 
-    if view == "full":
-        pts = local_v.reshape(-1, 3)
-    elif view == "upper":
-        low = local_j[:, PELVIS, 1].mean() - 0.12
-        pts = local_v.reshape(-1, 3)
-        pts = pts[pts[:, 1] >= low]
-    else:  # face: vertices around the head joint, above the neck, in each frame
-        near = np.linalg.norm(local_v - local_j[:, HEAD:HEAD + 1], axis=-1) < 0.22
-        above = local_v[..., 1] > local_j[:, NECK:NECK + 1, 1] + 0.02
-        pts = local_v[near & above]
-    if len(pts) == 0:
-        pts = local_v.reshape(-1, 3)
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    center = (lo + hi) / 2.0
-    height = (hi[1] - lo[1]) * (1.0 + 2.0 * settings["margin"])
-    width = (hi[0] - lo[0]) * (1.0 + 2.0 * settings["margin"])
     tan_half = math.tan(settings["yfov_rad"] / 2.0)
-    distance = max(height / 2.0 / tan_half, width / 2.0 / (tan_half * aspect)) + (hi[2] - center[2])
+    if view == "face":  # centred on the face from the eye joints, at one fixed scale
+        eyes = (local_j[:, LEFT_EYE] + local_j[:, RIGHT_EYE]) / 2.0
+        center = eyes.mean(axis=0) - np.array([0.0, FACE_CENTRE_BELOW_EYES_M, 0.0])
+        distance = max(FACE_FRAME_HEIGHT_M / 2.0 / tan_half, FACE_FRAME_WIDTH_M / 2.0 / (tan_half * aspect))
+    else:
+        if view == "full":
+            pts = local_v.reshape(-1, 3)
+        else:
+            low = local_j[:, PELVIS, 1].mean() - 0.12
+            pts = local_v.reshape(-1, 3)
+            pts = pts[pts[:, 1] >= low]
+            if len(pts) == 0:
+                pts = local_v.reshape(-1, 3)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        center = (lo + hi) / 2.0
+        height = (hi[1] - lo[1]) * (1.0 + 2.0 * settings["margin"])
+        width = (hi[0] - lo[0]) * (1.0 + 2.0 * settings["margin"])
+        distance = max(height / 2.0 / tan_half, width / 2.0 / (tan_half * aspect)) + (hi[2] - center[2])
     elevation = settings["elevation_rad"]
     eye_local = center + np.array([0.0, distance * math.sin(elevation), distance * math.cos(elevation)])
     to_world = _rot_y(yaw)

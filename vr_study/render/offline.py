@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -204,14 +204,17 @@ class ClipRenderer:
         rows, cols = grid_shape(len(clips))
         self.frame_shape = (rows * size[1], cols * size[0], 3)
         self.scene = build_scene(spec)
-        material = make_material(spec.body_material)
+        colors = getattr(body, "vertex_colors", None)
+        # vertex colours carry the materials: the base colour then only tints them (white)
+        material = make_material(spec.body_material if colors is None else
+                                 replace(spec.body_material, base_color=(1.0, 1.0, 1.0)))
         aspect = size[0] / size[1]
         self.panels: list[_Panel] = []
         for clip, caption in zip(clips, captions):
             clip = clip.resample(fps) if abs(clip.fps - fps) > 1e-9 else clip
             camera, floor_y = frame_clip(clip, body, view, aspect)
             first = np.asarray(body.pose_clip(clip, frames=slice(0, 1)).vertices[0], np.float32)
-            mesh = DynamicMesh(body.faces, first, material)
+            mesh = DynamicMesh(body.faces, first, material, colors)
             body_node = self.scene.add(mesh.mesh)
             floor_node = make_floor_node(default_scene(floor_y).floor)
             self.scene.add_node(floor_node)
