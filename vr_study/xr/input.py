@@ -115,6 +115,7 @@ class XrInput:
             action=self.actions[kind + "_pose"], subaction_path=self._paths[h]))
             for kind in ("aim", "grip") for h in HANDS}
         self.profiles: dict[str, str | None] = {h: None for h in HANDS}
+        self._profiles_read = False  # read once after the first sync, then on each change event
 
     def refresh_profiles(self) -> None:
         """Read each hand's current interaction profile (after INTERACTION_PROFILE_CHANGED)."""
@@ -133,6 +134,9 @@ class XrInput:
                 active_action_sets=ctypes.pointer(xr.ActiveActionSet(self.action_set, xr.NULL_PATH))))
         except xr.SessionNotFocused:  # another application has the input: inactive hands
             return InputSnapshot(display_s, head, {h: HandInput(h) for h in HANDS})
+        if not self._profiles_read:
+            self.refresh_profiles()
+            self._profiles_read = True
         hands = {}
         for h in HANDS:
             info = lambda name: xr.ActionStateGetInfo(action=self.actions[name], subaction_path=self._paths[h])  # noqa: E731
