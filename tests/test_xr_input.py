@@ -274,8 +274,7 @@ def xr_run(manifest, tmp_path_factory):
         {"frame": 23, "hand": "right", "select": 0.2},
     ])
     env = runtime_env(manifest, view_size=(EYE_W, EYE_H), head_pose="0,1.6,0", paced=False, validation=True,
-                      capture_dir=tmp / "cap", capture_every=1)
-    env["XR_HEADLESS_INPUT_SCRIPT"] = str(script)
+                      capture_dir=tmp / "cap", capture_every=1, input_script=script)
     out, log, proc = drive(tmp, "xr", 30, 25, env)
     return out, log, proc, tmp / "cap"
 
@@ -431,8 +430,7 @@ def test_hand_tracking_pinch_selects_when_the_runtime_offers_hand_interaction(ma
         {"frame": 6, "hand": "right", "select": 0.95},  # pinch_ext/value
         {"frame": 9, "hand": "right", "select": 0.0},
     ])
-    env = runtime_env(manifest, view_size=(64, 72), paced=False)
-    env.update(XR_HEADLESS_INPUT_SCRIPT=str(script), XR_HEADLESS_HAND_INTERACTION="1")
+    env = runtime_env(manifest, view_size=(64, 72), paced=False, input_script=script, hand_interaction=True)
     _, log, _ = drive(tmp_path, "xr", 12, 100, env)
     assert [r["frame"] for r in log if r["controllers"].get("right", {}).get("select_pressed")] == [6]
     assert all(r["controllers"]["right"]["profile"] == HAND_EXT for r in log if r["should_render"])

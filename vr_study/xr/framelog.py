@@ -15,6 +15,12 @@ active interaction ``profile`` path (or null), ``aim`` and ``grip`` poses in STA
 ``[x, y, z, qx, qy, qz, qw]`` (null while untracked), ``select`` (held) and
 ``select_pressed`` (went down this frame); ``panel_uv``: per pointer (``left``, ``right``,
 ``gaze``) where it hit the panel, ``[u, v]`` (0..1, v down).
+
+Latency: ``newest_pose_s`` per avatar (pose streams): the presentation time (CLOCK_MONOTONIC
+s, the stream's shared clock) of the newest pose received when the frame was drawn. With a
+pose server that publishes each pose when it is due (``stream serve --lead 0``),
+``predicted_display_time_s - newest_pose_s`` is the end-to-end latency from the pose
+server's publishing to the display (``benchmarks/xr_latency.py``).
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ class FrameRecord:
     head_pose: list[float] | None = None
     controllers: dict[str, dict] = field(default_factory=dict)
     panel_uv: dict[str, list[float]] = field(default_factory=dict)
+    newest_pose_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

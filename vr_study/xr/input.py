@@ -83,8 +83,10 @@ class XrInput:
 
     ``extensions``: the instance's enabled extensions (hand interaction bindings are
     suggested only with XR_EXT_hand_interaction). ``base_space``: the STAGE space poses
-    are located in. Raises the runtime's error (pyopenxr exception) when it rejects a
-    binding: the bindings are fixed, so that is a bug here.
+    are located in. A profile whose bindings the runtime refuses (XR_ERROR_PATH_UNSUPPORTED:
+    an older runtime without it, or a binding path the spec does not list) is left out and
+    named in :attr:`profiles_rejected`; the test runtime refuses every path the registry does
+    not list, so the tests catch typos here.
     """
 
     def __init__(self, xr: Any, instance: Any, session: Any, base_space: Any, extensions: list[str]):
@@ -99,15 +101,20 @@ class XrInput:
             action_name=name, action_type=t, count_subaction_paths=2, subaction_paths=subs,
             localized_action_name=name.replace("_", " "))) for name, t in types.items()}
         self.profiles_suggested: list[str] = []
+        self.profiles_rejected: list[str] = []  # the runtime refused them (XR_ERROR_PATH_UNSUPPORTED)
         for profile, actions in SUGGESTED_BINDINGS.items():
             if profile == HAND_INTERACTION_PROFILE and HAND_INTERACTION_EXTENSION not in extensions:
                 continue
             bindings = [xr.ActionSuggestedBinding(self.actions[a], xr.string_to_path(instance, HAND_PATHS[h] + p))
                         for a, p in actions.items() for h in HANDS]
-            xr.suggest_interaction_profile_bindings(instance, xr.InteractionProfileSuggestedBinding(
-                interaction_profile=xr.string_to_path(instance, profile),
-                count_suggested_bindings=len(bindings), suggested_bindings=(xr.ActionSuggestedBinding * len(bindings))(
-                    *bindings)))
+            try:
+                xr.suggest_interaction_profile_bindings(instance, xr.InteractionProfileSuggestedBinding(
+                    interaction_profile=xr.string_to_path(instance, profile),
+                    count_suggested_bindings=len(bindings),
+                    suggested_bindings=(xr.ActionSuggestedBinding * len(bindings))(*bindings)))
+            except xr.PathUnsupportedError:  # a runtime without this profile: the others still work
+                self.profiles_rejected.append(profile)
+                continue
             self.profiles_suggested.append(profile)
         xr.attach_session_action_sets(session, xr.SessionActionSetsAttachInfo(
             count_action_sets=1, action_sets=ctypes.pointer(self.action_set)))

@@ -284,6 +284,9 @@ class _FrameLoop:
         self.overlay = Overlay()
         self.scene.overlays.append(self.overlay)
         self.input = XrInput(xr, self.instance, self.session, self.space, self.extensions)
+        if self.input.profiles_rejected:
+            print(f"note: the OpenXR runtime refused the bindings for {', '.join(self.input.profiles_rejected)}",
+                  file=sys.stderr)
         self.presenter = make_presenter(self.scene)
 
     def release(self) -> None:
@@ -419,7 +422,8 @@ class _FrameLoop:
                                     pose_list(snap.head) if snap else None,
                                     controllers_record(snap) if snap else {},
                                     {k: [round(h.uv[0], 5), round(h.uv[1], 5)] for k, h in self.interaction.hits.items()
-                                     if h.uv is not None} if (snap and self.interaction) else {}))
+                                     if h.uv is not None} if (snap and self.interaction) else {},
+                                    dict(getattr(self.presenter, "newest_pose_s", {})) if snap else {}))
         self.frame += 1
         if self.config.frames is not None and self.frame >= self.config.frames:
             self.request_exit()

@@ -124,7 +124,8 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
                                    now > display, missed, "SIMULATED", ages, pose_list(head),
                                    controllers_record(snap),
                                    {k: [round(hit.uv[0], 5), round(hit.uv[1], 5)] for k, hit in interaction.hits.items()
-                                    if hit.uv is not None} if interaction is not None else {}))
+                                    if hit.uv is not None} if interaction is not None else {},
+                                   dict(getattr(presenter, "newest_pose_s", {}))))
             prev_display = display
             frame += 1
             # next frame: the next vsync on the 90 Hz grid that we can still make
