@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--head-pose", default="0,1.6,0", help="'x,y,z[,qx,qy,qz,qw]' in STAGE, metres")
     sim.add_argument("--eye-size", default="640x720", help="per-eye image size WxH in pixels")
     sim.add_argument("--unpaced", action="store_true", help="do not keep to 90 Hz (run as fast as possible)")
+    sim.add_argument("--input-script", metavar="FILE",
+                     help="scripted hands, head turns and panel keys (JSON Lines, see vr_study.xr.sim_input); "
+                          "on a terminal the arrow keys, Enter and Backspace work too")
     r.set_defaults(func=_run)
 
     b = xsub.add_parser("build-test-runtime", help="compile the headless OpenXR test runtime and its manifest")
@@ -134,7 +137,15 @@ def _run(args) -> int:
         head = parse_pose(args.head_pose)
     except ValueError as e:
         raise InputError(None, "--head-pose", f"is {args.head_pose!r} ({e})", "e.g. 0,1.6,0") from None
+    input_script = []
+    if args.input_script:
+        if not args.simulate:
+            raise InputError(None, "--input-script", "is for the simulator",
+                             "add --simulate (the headless test runtime reads XR_HEADLESS_INPUT_SCRIPT)")
+        from vr_study.xr.sim_input import read_input_script
+        input_script = read_input_script(args.input_script)
     source, audio, audio_offset = _load_source(args)
+    panel_source = None  # an in-VR panel (vr_study.xr.panel_source.PanelSource), e.g. a questionnaire
 
     from vr_study.xr.audio_schedule import open_audio_output
     from vr_study.xr.avatar import load_avatar_body_model
@@ -166,8 +177,8 @@ def _run(args) -> int:
             from vr_study.xr.simulator import SimulatorConfig, run_simulator
             cfg = SimulatorConfig(eye_size=eye_size, head_pose=head, frames=args.frames, paced=not args.unpaced,
                                   capture_dir=Path(args.capture_dir) if args.capture_dir else None,
-                                  capture_every=args.capture_every)
-            summary = run_simulator(cfg, make_presenter, log)
+                                  capture_every=args.capture_every, input_script=input_script)
+            summary = run_simulator(cfg, make_presenter, log, panel_source=panel_source)
             report["mode"] = "simulator"
             report["exit_reason"] = "frames done" if args.frames else "clip finished"
         else:
@@ -179,7 +190,8 @@ def _run(args) -> int:
                 os.environ["XR_HEADLESS_CAPTURE_EVERY"] = str(max(1, args.capture_every))
             from vr_study.xr.session import NoRuntimeError, XrRunConfig, XrRuntimeError, XrSessionError, run_xr
             try:
-                result = run_xr(XrRunConfig(binding=args.binding, frames=args.frames), make_presenter, log)
+                result = run_xr(XrRunConfig(binding=args.binding, frames=args.frames), make_presenter, log,
+                                panel_source=panel_source)
             except NoRuntimeError as e:
                 raise InputError(None, None, str(e)) from None
             except XrSessionError as e:
