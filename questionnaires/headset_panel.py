@@ -11,7 +11,9 @@ Answering:
 - a controller or tracked hand (``right``/``left``) or the simulator's mouse: point and
   press select (trigger, pinch, click); a press counts on its rising edge, per source;
 - gaze (``gaze``): look at an answer for :data:`DWELL_S` seconds; a yellow bar under it
-  fills while you dwell; look away and back to dwell again;
+  fills while you dwell; look away and back to dwell again. Dwell is paused while a hand
+  points at the panel (and for :data:`HAND_GRACE_S` after), so controller users do not
+  select what they happen to look at;
 - keys (``up``/``down`` move between items and the buttons, ``left``/``right`` between the
   options of an item, ``select`` presses, ``back`` goes to the previous page).
 
@@ -54,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds of looking at an answer that select it (gaze-and-dwell).
 DWELL_S = 1.2
+#: Gaze dwell pauses while a hand (controller, tracked hand, mouse) pointed at the panel within
+#: this many seconds: someone answering with a controller does not select what they look at.
+HAND_GRACE_S = 2.0
 #: Seconds between database polls for new or closed prompts.
 POLL_S = 0.25
 #: Seconds the "saved" card stays up after a screen is stored (unless the next prompt comes).
@@ -129,6 +134,7 @@ class QuestionnairePanel:
         self._dwell: tuple[Control, float] | None = None   # gaze target, since (s)
         self._dwell_fired = False
         self._dwell_frac = 0.0
+        self._hand_on_panel_s = -float("inf")   # when a hand last pointed at the panel (s)
         self._focus: tuple[int, int] | None = None
         self._changed = 0          # bumped on every visible change
         self._version = 0          # PanelView.version
@@ -206,7 +212,10 @@ class QuestionnairePanel:
             if ctl is not None and event.select and not was_held:
                 self._activate(ctl)
             if event.source == "gaze":
-                self._gaze(ctl, event.time_s)
+                hand_recent = event.time_s - self._hand_on_panel_s < HAND_GRACE_S
+                self._gaze(None if hand_recent else ctl, event.time_s)
+            elif event.uv is not None:
+                self._hand_on_panel_s = event.time_s
 
     def key(self, key: str, now_s: float) -> None:
         """Arrow keys move the focus, ``select`` presses, ``back`` goes to the previous page."""

@@ -379,3 +379,17 @@ def test_required_free_text_cannot_be_answered_in_the_headset(db, panel_for, tmp
         assert panel.controls() == [] and panel.view(time.monotonic()) is not None   # an explanation card
     finally:
         panel.close()
+
+
+def test_gaze_dwell_pauses_while_a_controller_points_at_the_panel(db, panel_for):
+    sid = new_session(db)
+    open_headset(db, sid, "trial_ratings")
+    panel = panel_for(sid)
+    looked_at = panel.control_uv("option", "naturalness", 5)
+    pointed_at = panel.control_uv("option", "arousal_realism", 2)
+    t = time.monotonic()
+    for _ in range(int(3 * DWELL_S * 90)):           # the controller rests on the panel without pressing
+        panel.pointer(PointerEvent("right", pointed_at, False, t))
+        panel.pointer(PointerEvent("gaze", looked_at, False, t))
+        t += 1 / 90
+    assert panel.state().answers == {}
