@@ -142,10 +142,6 @@ class QuestionnaireSpec(_Strict):
                 raise ValueError(_Located(("questionnaires", name),
                                           f"lists instruments for the {name} while mode is already {name}; "
                                           f"remove the list or set mode: {other}"))
-        both = [x for x in self.headset if x in self.tablet]
-        if both:
-            raise ValueError(_Located(("questionnaires", "tablet"),
-                                      f"lists {both[0]!r}, which questionnaires.headset lists too; keep it in one"))
         return self
 
     def channel(self, instrument_id: str) -> str:

@@ -1,0 +1,128 @@
+"""Routing screens to the tablet or the headset: the spec, the session runner, the tablet pages, the CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from questionnaires.simulate import join_session, parse_form
+from questionnaires.tablet import serve
+from study_helpers import SHORT_SPEC, make_study
+from vr_study.storage import StudyDatabase
+from vr_study.study.answerers import ScriptedAnswerer, fixed_answers
+from vr_study.study.drivers import SimulatedDriver
+from vr_study.study.session import run_session
+from vr_study.study.spec import SpecError, load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = SHORT_SPEC.format(kind="playback")
+
+
+def with_q(extra: str) -> str:
+    return BASE.replace("  timeout_s: 60\n", "  timeout_s: 60\n" + extra)
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_spec_routes_the_whole_study_or_single_instruments():
+    spec = parse_spec(with_q("  mode: headset\n"), "s.yaml")
+    assert [spec.questionnaires.channel(i) for i in ("trial_ratings", "sam")] == ["headset", "headset"]
+    spec = parse_spec(with_q("  mode: headset\n  tablet: [emotion_recognition]\n"), "s.yaml")
+    assert spec.questionnaires.channel("emotion_recognition") == "tablet"
+    assert spec.questionnaires.channel("sam") == "headset"
+    spec = parse_spec(with_q("  headset: [sam]\n"), "s.yaml")   # mode defaults to tablet
+    assert spec.questionnaires.mode == "tablet" and spec.questionnaires.channel("sam") == "headset"
+    assert spec.questionnaires.channel("trial_ratings") == "tablet"
+
+
+@pytest.mark.parametrize("extra, needle, field, words", [
+    ("  mode: goggles\n", "mode: goggles", "questionnaires.mode", "'tablet' or 'headset'"),
+    ("  mode: headset\n  headset: [sam]\n", "headset: [sam]", "questionnaires.headset", "mode is already headset"),
+    ("  headset: [sam, sam]\n", "headset: [sam, sam]", "questionnaires.headset", "twice"),
+    ("  tablet: [sam]\n", "tablet: [sam]", "questionnaires.tablet", "mode is already tablet"),
+    ("  headset: [sma]\n", "headset: [sma]", "questionnaires.headset[0]", "did you mean 'sam'"),
+    ("  headset: [godspeed]\n", "headset: [godspeed]", "questionnaires.headset[0]", "is not asked in this study"),
+])
+def test_bad_routing_is_one_line_naming_file_line_and_field(extra, needle, field, words):
+    text = with_q(extra)
+    with pytest.raises(SpecError) as e:
+        parse_spec(text, "s.yaml")
+    first = e.value.problems[0]
+    assert first.startswith(f"s.yaml:{line_of(text, needle)}: {field}"), first
+    assert words in first and "\n" not in first
+
+
+def test_session_marks_each_prompt_with_its_channel_and_headset_answers_count(tmp_path):
+    spec_path = make_study(tmp_path / "study")
+    spec_path.write_text(spec_path.read_text().replace("  timeout_s: 60\n", "  timeout_s: 60\n  headset: [sam]\n"))
+    spec = load_spec(spec_path)
+    db = StudyDatabase(spec.database, participant_pattern=spec.study.participant_pattern)
+    answers = {"trial_ratings": dict.fromkeys(["arousal_realism", "naturalness", "enjoyment", "diversity",
+                                               "interaction_quality"], 4),
+               "emotion_recognition": {"emotion": "$emotion", "confidence": 4},
+               "sam": {"valence": 6, "arousal": 4, "dominance": 5}}
+    out = run_session(spec, db, "P01", SimulatedDriver(speed=50), speed=50,
+                      answerer=ScriptedAnswerer(db, fixed_answers(answers)))
+    assert out.status == "finished"
+    channels = {(p.instrument_id, p.context["answer_in"]) for p in db.prompts(out.session_id)}
+    assert channels == {("trial_ratings", "tablet"), ("emotion_recognition", "tablet"), ("sam", "headset")}
+    db.close()
+
+
+def test_tablet_asks_to_answer_in_the_headset_and_refuses_a_posted_form(tmp_path):
+    db = StudyDatabase(tmp_path / "study.sqlite")
+    from vr_study.storage import TrialRecord
+    sid = db.create_session("P01", "s", [TrialRecord(0, 0, "playback", 0, questionnaires=["sam", "trial_ratings"])],
+                            plan_row=0, seed=0)
+    headset = db.open_prompt(sid, 0, "sam", {"answer_in": "headset"})
+    url = serve(db, experimenter_token="tok", poll_interval_s=0.2)
+    try:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as c:
+            assert join_session(c, db.session_code(sid)).status_code == 303
+            state = c.get("/t/api/state").json()
+            assert state["prompt_id"] == headset and state["answer_in"] == "headset"
+            page = c.get(f"/t/prompt/{headset}")
+            assert page.status_code == 200 and "Please answer in the headset" in page.text
+            assert parse_form(page.text) is None      # no form to fill in on the tablet
+            join_page = c.get("/t/join")
+            csrf = join_page.text.split('name="csrf" value="')[1].split('"')[0]
+            r = c.post(f"/t/prompt/{headset}", data={"csrf": csrf, "prompt_id": str(headset), "submission_id": "x1",
+                                                     "valence": "5", "arousal": "5", "dominance": "5"})
+            assert r.status_code == 409 and r.headers["X-Submission"] == "other_channel"
+            assert db.responses(sid) == [] and db.prompt(headset).status == "open"
+            # once answered in the headset, the tablet moves on to its own prompt and shows the form
+            db.submit_prompt(headset, {"valence": 5, "arousal": 5, "dominance": 5}, "h1", "headset")
+            tablet = db.open_prompt(sid, 0, "trial_ratings", {"answer_in": "tablet"})
+            assert c.get("/t/api/state").json()["prompt_id"] == tablet
+            form = parse_form(c.get(f"/t/prompt/{tablet}").text)
+            assert form is not None and form.instrument_id == "trial_ratings"
+    finally:
+        url.stop()
+        db.close()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vr_study.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--participant", "P01"], "'--participant' is only used with --questionnaires"),
+    (["--questionnaires", "{spec}"], "'--questionnaires' needs --participant"),
+    (["--questionnaires", "{spec}", "--participant", "P09"], "P09 has no session"),
+    (["--questionnaires", "{missing}", "--participant", "P01"], "does not exist"),
+    (["--questionnaires", "{spec}", "--participant", "P01", "--panel-px-per-deg", "0"], "'--panel-px-per-deg' is 0"),
+])
+def test_xr_run_questionnaire_options_are_checked(tmp_path, args, words):
+    spec = make_study(tmp_path / "study")
+    StudyDatabase(load_spec(spec).database).close()
+    args = [a.format(spec=spec, missing=tmp_path / "nope.sqlite") for a in args]
+    r = cli("xr", "run", "--simulate", "--frames", "1", *args)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and words in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
