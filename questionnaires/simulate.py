@@ -4,6 +4,8 @@
 follows the redirects to the next open questionnaire, reads the form out of the HTML
 (hidden fields, radio buttons, text areas) and posts it back urlencoded, exactly as the
 browser would. It knows nothing of the database; the answers come from ``answer_fn``.
+:class:`PanelAnswerer` does the same in the headset: it points at the in-VR panel and
+pulls the trigger.
 """
 from __future__ import annotations
 
@@ -246,3 +248,75 @@ class HttpAnswerer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class PanelAnswerer:
+    """A scripted participant in the headset: answers the session's headset prompts by pointing
+    at the in-VR panel (:class:`questionnaires.headset_panel.QuestionnairePanel`) and pulling
+    the trigger, page by page, exactly as the XR renderer would report a controller.
+
+    ``answers_for(instrument_id, prompt context)`` gives item id -> value (valid for the
+    instrument; ``None`` leaves an optional item unanswered). Used by ``session run
+    --scripted-answers`` (and the demo) for screens the spec routes to the headset.
+    """
+
+    def __init__(self, db: Any, instruments: Mapping[str, Any], session_id: int,
+                 answers_for: Callable[[str, dict[str, Any]], Mapping[str, Any]], *, poll_s: float = 0.05,
+                 client: str = "headset (scripted)"):
+        from questionnaires.headset_panel import QuestionnairePanel
+
+        self.db, self.answers_for = db, answers_for
+        self.panel = QuestionnairePanel(db, instruments, session_id, poll_s=poll_s, client=client)
+        self.answered: list[int] = []
+        self._answers: dict[int, Mapping[str, Any]] = {}
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._t = 0.0
+        self._thread = threading.Thread(target=self._guarded, name=f"panel-answerer-{session_id}", daemon=True)
+        self._thread.start()
+
+    def _click(self, uv: tuple[float, float] | None) -> bool:
+        from vr_study.xr.panel_source import PointerEvent
+
+        if uv is None:
+            return False
+        for select in (False, True, False):
+            self._t = max(self._t + 1 / 90, time.monotonic())
+            self.panel.pointer(PointerEvent("right", uv, select, self._t))
+        return True
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - reported to the caller through .error
+            self.error = e
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.panel.sync()
+            st = self.panel.state()
+            if st.prompt_id is None or st.busy:
+                self._stop.wait(0.05)
+                continue
+            prompt = self.db.prompt(st.prompt_id)
+            if st.prompt_id not in self._answers:         # once per screen, whatever its pages
+                self._answers[st.prompt_id] = self.answers_for(prompt.instrument_id, dict(prompt.context or {}))
+            answers = self._answers[st.prompt_id]
+            items = dict.fromkeys(c.item_id for c in self.panel.controls() if c.kind == "option")
+            for item in items:
+                if answers.get(item) is not None:
+                    self._click(self.panel.control_uv("option", item, answers[item]))
+            if not self._click(self.panel.control_uv("next")):
+                if self._click(self.panel.control_uv("submit")):
+                    self.panel.sync()
+                    if self.panel.state().prompt_id != st.prompt_id:
+                        self.answered.append(st.prompt_id)
+            if self.panel.state().message:        # refused (an answer the panel does not offer): stop trying
+                raise RuntimeError(f"prompt {st.prompt_id} ({prompt.instrument_id}): the panel refused the "
+                                   f"scripted answers ({self.panel.state().message})")
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop answering and close the panel."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        self.panel.close()

@@ -478,10 +478,20 @@ def cmd_session_run(args: argparse.Namespace) -> int:
 
     server = answerer_http = None
     answerer = None
+    panel_answerer = None
+    q = spec.questionnaires
+    headset_screens = q.mode == "headset" or bool(q.headset)
 
     def on_session(sid: int) -> None:
-        nonlocal server, answerer_http, answerer
+        nonlocal server, answerer_http, answerer, panel_answerer
         code = db.session_code(sid)
+        if headset_screens:
+            print(f"headset questionnaires: vr-study xr run ... --questionnaires {args.spec} "
+                  f"--participant {db.session(sid).participant_id}")
+            if answers_for is not None:    # a scripted participant answers them on the panel
+                from questionnaires.simulate import PanelAnswerer
+
+                panel_answerer = PanelAnswerer(db, _instruments(spec), sid, answers_for)
         if not args.no_tablet:
             from questionnaires.tablet import serve
 
@@ -513,6 +523,8 @@ def cmd_session_run(args: argparse.Namespace) -> int:
             print(KEY_HELP)
 
     def answerer_proxy(prompt):
+        if panel_answerer is not None and prompt.context.get("answer_in") == "headset":
+            return                         # answered on the panel
         if answerer is not None:
             answerer(prompt)
 
@@ -528,6 +540,8 @@ def cmd_session_run(args: argparse.Namespace) -> int:
                          "start it with 'vr-study stream serve', or run with --simulate; then continue with "
                          "--resume (nothing recorded is lost)") from None
     finally:
+        if panel_answerer is not None:
+            panel_answerer.stop()
         if answerer_http is not None:
             answerer_http.stop()
         if server is not None:
