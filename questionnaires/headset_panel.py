@@ -27,9 +27,10 @@ shows the same open prompt again at its first uncommitted page, with the committ
 selected, and submits with the same submission id (a screen is never stored twice).
 
 Threads: the renderer calls :meth:`view`, :meth:`pointer` and :meth:`key` every frame; they
-only touch memory (and draw the overlay, a few ms, when something changed). A background
-thread polls the database (every ``poll_s``, default 0.25 s), lays out new prompts and does
-every write.
+only touch memory (microseconds). A background thread polls the database (every
+``poll_s``, default 0.25 s), lays out new prompts and does every write; a drawing thread
+redraws the image after each visible change (hover, selection, dwell progress, page) and
+publishes it for :meth:`view`.
 """
 from __future__ import annotations
 
@@ -136,9 +137,12 @@ class QuestionnairePanel:
         self._dwell_frac = 0.0
         self._hand_on_panel_s = -float("inf")   # when a hand last pointed at the panel (s)
         self._focus: tuple[int, int] | None = None
-        self._changed = 0          # bumped on every visible change
+        self._changed = 0          # bumped on every visible change (self._touch)
+        self._drawn = 0            # the change the published view shows
         self._version = 0          # PanelView.version
-        self._cache: tuple[int, PanelView | None] | None = None
+        self._published: PanelView | None = None
+        self._draw_cv = threading.Condition(self._lock)
+        self._drawer: threading.Thread | None = None
         self._marks = 0            # sync() requests made / answered
         self._marks_done = 0
         self._poll_cv = threading.Condition()
@@ -147,17 +151,22 @@ class QuestionnairePanel:
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
-        """Start the background thread (database polls and writes)."""
+        """Start the background threads (database polls and writes; drawing)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="questionnaire-panel", daemon=True)
             self._thread.start()
+            self._drawer = threading.Thread(target=self._draw_loop, name="questionnaire-panel-draw", daemon=True)
+            self._drawer.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the background thread (finishing a write in progress)."""
         self._stop.set()
         self._jobs.put(("stop",))
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        with self._lock:
+            self._draw_cv.notify_all()
+        for th in (self._thread, self._drawer):
+            if th is not None:
+                th.join(timeout_s)
 
     def __enter__(self) -> "QuestionnairePanel":
         return self
@@ -166,8 +175,9 @@ class QuestionnairePanel:
         self.close()
 
     def sync(self, timeout_s: float = 5.0) -> bool:
-        """Wait until the writes queued before this call are done and the database was polled
-        after them (tests, and front ends that want the next prompt now). True when that happened."""
+        """Wait until the writes queued before this call are done, the database was polled
+        after them and the view shows the result (tests, and front ends that want the next
+        prompt now). True when that happened within ``timeout_s`` seconds."""
         with self._poll_cv:
             self._marks += 1
             mark = self._marks
@@ -179,20 +189,23 @@ class QuestionnairePanel:
                 if left <= 0:
                     return False
                 self._poll_cv.wait(left)
+        with self._lock:
+            while self._drawn != self._changed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._draw_cv.wait(left)
         return True
 
     # -- PanelSource ------------------------------------------------------------------------
     def view(self, now_s: float) -> PanelView | None:
-        """The panel now (None when no headset prompt is open); never waits for the database."""
+        """The panel now (None when no headset prompt is open): the image the drawing thread
+        published last. Never waits for the database or for drawing."""
         with self._lock:
             if self._card is not None and self._screen is None and now_s >= self._card[2]:
                 self._card = None
-                self._changed += 1
-            if self._cache is not None and self._cache[0] == self._changed:
-                return self._cache[1]
-            view = self._draw()
-            self._cache = (self._changed, view)
-            return view
+                self._touch()
+            return self._published
 
     def pointer(self, event: PointerEvent) -> None:
         """A pointer's state this frame: hover, select on its rising edge, gaze dwell."""
@@ -208,7 +221,7 @@ class QuestionnairePanel:
                 ctl = layout.hit(event.uv[0] * w, event.uv[1] * h)
             if self._hover.get(event.source) != ctl:
                 self._hover[event.source] = ctl
-                self._changed += 1
+                self._touch()
             if ctl is not None and event.select and not was_held:
                 self._activate(ctl)
             if event.source == "gaze":
@@ -228,7 +241,7 @@ class QuestionnairePanel:
             rows = _rows(layout)
             if self._focus is None:
                 self._focus = self._first_focus(layout, rows)
-                self._changed += 1
+                self._touch()
                 if key != "select":
                     return
             r, c = self._focus
@@ -246,7 +259,7 @@ class QuestionnairePanel:
                     self._activate(back[0])
                 return
             self._focus = (r, c)
-            self._changed += 1
+            self._touch()
 
     # -- introspection ---------------------------------------------------------------------------
     def state(self) -> PanelState:
@@ -284,57 +297,91 @@ class QuestionnairePanel:
         s = self._screen
         return s.pages[s.page] if s is not None and s.pages else None
 
-    def _draw(self) -> PanelView | None:
+    def _touch(self) -> None:
+        """Something visible changed (call under the lock): the drawing thread redraws."""
+        self._changed += 1
+        self._draw_cv.notify_all()
+
+    def _snapshot(self) -> tuple | None:
+        """What to draw, copied under the lock (drawn outside it)."""
         s = self._screen
         if s is None and self._card is None:
             return None
         if s is None or not s.pages:
             title, text = s.problem if s is not None and s.problem else \
                 (self._card[:2] if self._card is not None else ("", ""))
-            image = card(self.geometry, title, text)
-        else:
-            layout = s.pages[s.page]
-            rows = _rows(layout)
-            focus = None
-            if self._focus is not None:
-                r, c = self._focus
-                focus = rows[min(r, len(rows) - 1)][min(c, len(rows[min(r, len(rows) - 1)]) - 1)]
-            dwell = (self._dwell[0], self._dwell_frac) if self._dwell is not None and not self._dwell_fired else None
-            message = "Saving..." if self._busy else self._message
-            image = compose(layout, s.answers, hover=[c for c in self._hover.values() if c is not None],
-                            focus=focus, dwell=dwell, missing=self._missing, message=message,
-                            message_color=MUTED if self._busy else self._message_color)
-        self._version += 1
-        g = self.geometry
-        return PanelView(np.asarray(image, dtype=np.uint8).copy(), g.width_m, self._version, g.distance_m, g.drop_m)
+            return ("card", title, text)
+        layout = s.pages[s.page]
+        rows = _rows(layout)
+        focus = None
+        if self._focus is not None:
+            r = min(self._focus[0], len(rows) - 1)
+            focus = rows[r][min(self._focus[1], len(rows[r]) - 1)]
+        dwell = (self._dwell[0], self._dwell_frac) if self._dwell is not None and not self._dwell_fired else None
+        return ("page", layout, dict(s.answers), [c for c in self._hover.values() if c is not None], focus, dwell,
+                list(self._missing), "Saving..." if self._busy else self._message,
+                MUTED if self._busy else self._message_color)
+
+    def _draw_loop(self) -> None:
+        """The drawing thread: redraw after every visible change, publish for :meth:`view`."""
+        cards: dict[tuple[str, str], Any] = {}
+        while True:
+            with self._lock:
+                while self._drawn == self._changed and not self._stop.is_set():
+                    self._draw_cv.wait(0.5)
+                if self._stop.is_set():
+                    return
+                target, snap = self._changed, self._snapshot()
+            try:
+                view = None
+                if snap is not None:
+                    if snap[0] == "card":
+                        if snap[1:] not in cards:
+                            cards[snap[1:]] = np.asarray(card(self.geometry, snap[1], snap[2]), dtype=np.uint8)
+                        pixels = cards[snap[1:]]
+                    else:
+                        _, layout, answers, hover, focus, dwell, missing, message, colour = snap
+                        pixels = np.asarray(compose(layout, answers, hover=hover, focus=focus, dwell=dwell,
+                                                    missing=missing, message=message, message_color=colour),
+                                            dtype=np.uint8)
+                    self._version += 1
+                    g = self.geometry
+                    view = PanelView(pixels, g.width_m, self._version, g.distance_m, g.drop_m)
+            except Exception:  # noqa: BLE001 - keep showing the last image rather than end the panel
+                log.exception("questionnaire panel: drawing failed")
+                view = self._published
+            with self._lock:
+                self._published = view
+                self._drawn = target
+                self._draw_cv.notify_all()
 
     # -- interaction (under the lock) -----------------------------------------------------------------
     def _gaze(self, ctl: Control | None, t: float) -> None:
         if ctl is None:
             if self._dwell is not None:
                 self._dwell, self._dwell_fired, self._dwell_frac = None, False, 0.0
-                self._changed += 1
+                self._touch()
             return
         if self._dwell is None or self._dwell[0] != ctl:
             self._dwell, self._dwell_fired, self._dwell_frac = (ctl, t), False, 0.0
-            self._changed += 1
+            self._touch()
             return
         if self._dwell_fired:
             return
         frac = (t - self._dwell[1]) / self.dwell_s if self.dwell_s > 0 else 1.0
         if frac >= 1.0:
             self._dwell_fired = True
-            self._changed += 1
+            self._touch()
             self._activate(ctl)
         elif int(frac * 20) != int(self._dwell_frac * 20):   # redraw in 5 % steps
             self._dwell_frac = frac
-            self._changed += 1
+            self._touch()
 
     def _activate(self, ctl: Control) -> None:
         s = self._screen
         if s is None or s.inst is None or self._busy:
             return
-        self._changed += 1
+        self._touch()
         if ctl.kind == "option":
             s.answers[ctl.item_id] = ctl.value
             if ctl.item_id in self._missing:
@@ -383,7 +430,7 @@ class QuestionnairePanel:
         self._dwell, self._dwell_fired = None, False
         if self._focus is not None:
             self._focus = self._first_focus(s.pages[page], _rows(s.pages[page]))
-        self._changed += 1
+        self._touch()
 
     def _first_focus(self, layout: PageLayout, rows: list[list[Control]]) -> tuple[int, int]:
         s = self._screen
@@ -422,7 +469,7 @@ class QuestionnairePanel:
                     if self._busy:
                         self._busy = False
                         self._message, self._message_color = "Could not save; please try again", ERROR
-                        self._changed += 1
+                        self._touch()
             finally:
                 if job is not None and job[0] == "mark":
                     with self._poll_cv:
@@ -438,7 +485,7 @@ class QuestionnairePanel:
             self._busy = False
             if s is not None and s.prompt.prompt_id == prompt_id:
                 self._goto(min(page + 1, len(s.pages) - 1))
-            self._changed += 1
+            self._touch()
 
     def _submit(self, prompt_id: int, answers: dict[str, Any], submission_id: str) -> None:
         """Store the whole screen through the tablet's path; then thank and wait for the next prompt."""
@@ -456,14 +503,14 @@ class QuestionnairePanel:
                     self._goto(first)
                     self._missing = [i for i in s.pages[first].item_ids if i in e.problems]
                 self._message, self._message_color = INCOMPLETE_MESSAGE, ERROR
-                self._changed += 1
+                self._touch()
             return
         except ScreenRefused as e:
             if e.reason not in ("closed", "duplicate"):
                 with self._lock:
                     self._busy = False
                     self._message, self._message_color = str(e)[:90], ERROR
-                    self._changed += 1
+                    self._touch()
                 return
             title, text = "Already recorded", "These answers were already recorded."
         if self.db.get_meta(draft_key(prompt_id)):
@@ -474,7 +521,7 @@ class QuestionnairePanel:
                 self._screen = None
             self._missing, self._message, self._focus = [], "", None
             self._card = (title, text, time.monotonic() + SAVED_CARD_S)
-            self._changed += 1
+            self._touch()
 
     def _poll(self) -> None:
         """Drop a prompt that was closed elsewhere; lay out the oldest open headset prompt."""
@@ -484,7 +531,7 @@ class QuestionnairePanel:
             if cur is not None and cur.prompt.prompt_id not in {p.prompt_id for p in mine} and not self._busy:
                 self._screen = None
                 self._missing, self._message = [], ""
-                self._changed += 1
+                self._touch()
             need = self._screen is None and not self._busy and bool(mine)
         if need:
             screen = self._load(mine[0])
@@ -494,7 +541,7 @@ class QuestionnairePanel:
                     self._card = None
                     self._hover = {k: None for k in self._hover}
                     self._dwell, self._dwell_fired, self._focus = None, False, None
-                    self._changed += 1
+                    self._touch()
 
     def _load(self, prompt: Prompt) -> _Screen:
         """Lay out a prompt's pages and pick up its committed pages (resume)."""

@@ -66,6 +66,7 @@ class Hand:
 
 def fill(panel: QuestionnairePanel, item: str, value) -> np.ndarray:
     """The colour of an option's button (beside its label)."""
+    assert panel.sync()                               # the drawing thread has caught up
     img = panel.view(time.monotonic()).image_rgba
     box = next(c.box for c in panel.controls() if c.item_id == item and c.value == value)
     return img[(box[1] + box[3]) // 2, box[0] + 8, :3]
@@ -170,6 +171,7 @@ def test_gaze_dwell_selects_after_dwell_time_with_a_visible_progress_bar(db, pan
         panel.pointer(PointerEvent("gaze", uv, False, t))
         t += 1 / 90
     assert panel.state().answers == {}
+    assert panel.sync()
     img = panel.view(t).image_rgba
     bar = img[box[3] + 4:box[3] + 9, box[0]:box[2], :3]
     filled = np.all(np.abs(bar.astype(int) - np.array(FOCUS[:3])) < 20, axis=2).mean()
@@ -202,6 +204,7 @@ def test_keys_move_focus_select_and_go_back(db, panel_for):
     panel.key("left", now)
     panel.key("select", now)                          # middle (4) then left: 3
     assert panel.state().answers == {"arousal_realism": 3}
+    assert panel.sync()
     img = panel.view(now).image_rgba
     box = next(c.box for c in panel.controls() if c.item_id == "arousal_realism" and c.value == 3)
     ring = img[box[1] - 4, box[0]:box[2], :3]         # yellow focus outline just above the button
@@ -231,6 +234,7 @@ def test_half_filled_pages_and_screens_are_refused_and_nothing_is_stored(db, pan
     assert st.page == 0 and st.message == INCOMPLETE_MESSAGE and st.missing == (first_page[1],)
     assert not db.get_meta(draft_key(pid))            # nothing committed
     # the missing item is framed in red
+    assert panel.sync()
     img = panel.view(time.monotonic()).image_rgba[..., :3].astype(int)
     red = np.all(np.abs(img - np.array(ERROR[:3])) < 25, axis=2)
     rows = np.where(red.any(axis=1))[0]
@@ -274,7 +278,8 @@ def test_each_page_is_committed_before_the_panel_advances_then_the_screen_is_sto
     assert [(e.payload["prompt_id"], e.payload["client"], e.payload["n_items"]) for e in ev] == [(pid, "headset", 5)]
     assert not db.get_meta(draft_key(pid))            # the draft is cleared
     assert panel.state().card == "Thank you"
-    assert panel.view(time.monotonic() + 10) is None  # the thank-you card goes away
+    panel.view(time.monotonic() + 10)                 # the thank-you card goes away
+    assert panel.sync() and panel.view(time.monotonic() + 10) is None
 
 
 def test_stored_rows_match_a_tablet_submission_except_the_client(db):
