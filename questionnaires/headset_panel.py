@@ -452,11 +452,13 @@ class QuestionnairePanel:
 
     # -- background thread -------------------------------------------------------------------
     def _run(self) -> None:
+        wait_s = 0.0                       # poll at once when started
         while not self._stop.is_set():
             try:
-                job = self._jobs.get(timeout=self.poll_s)
+                job = self._jobs.get(timeout=wait_s)
             except queue.Empty:
                 job = None
+            wait_s = self.poll_s
             try:
                 if job is not None and job[0] == "page":
                     self._commit_page(*job[1:])
