@@ -146,9 +146,9 @@ class XrInput:
             self._profiles_read = True
         hands = {}
         for h in HANDS:
-            info = lambda name: xr.ActionStateGetInfo(action=self.actions[name], subaction_path=self._paths[h])  # noqa: E731
-            sel = xr.get_action_state_boolean(self.session, info("select"))
-            stick = xr.get_action_state_vector2f(self.session, info("thumbstick"))
+            sub = self._paths[h]
+            sel = xr.get_action_state_boolean(self.session, xr.ActionStateGetInfo(self.actions["select"], sub))
+            stick = xr.get_action_state_vector2f(self.session, xr.ActionStateGetInfo(self.actions["thumbstick"], sub))
             poses = {}
             for kind in ("aim", "grip"):
                 loc = xr.locate_space(self.spaces[(kind, h)], self.base_space, display_ns)
