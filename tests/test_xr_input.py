@@ -161,7 +161,9 @@ DRIVER = textwrap.dedent('''
     from vr_study.xr.posesource import ClipPoseSource
     from vr_study.motion import MotionClip
 
+    import os
     MAGENTA, YELLOW = %(magenta)r, %(yellow)r
+    STRIPES = os.environ.get("PANEL_STRIPES") == "1"
 
     class Panel:
         """A PanelSource test double: one colour, a new version (another colour) after N views."""
@@ -171,8 +173,12 @@ DRIVER = textwrap.dedent('''
         def view(self, now_s):
             self.calls += 1
             version = 1 if self.calls <= self.switch_after else 2
-            img = np.zeros((128, 256, 4), np.uint8)
-            img[..., :3] = MAGENTA if version == 1 else YELLOW
+            if STRIPES:  # one-pixel black and white columns, far finer than the eye's pixels
+                img = np.zeros((512, 1024, 4), np.uint8)
+                img[:, ::2, :3] = 255
+            else:
+                img = np.zeros((128, 256, 4), np.uint8)
+                img[..., :3] = MAGENTA if version == 1 else YELLOW
             img[..., 3] = 255
             return PanelView(img, %(width)r, version, distance_m=0.8, drop_m=0.1)
         def pointer(self, ev):
@@ -268,7 +274,7 @@ def xr_run(manifest, tmp_path_factory):
         {"frame": 0, "hand": "right", "profile": TOUCH, "aim": RIGHT_AIM, "grip": [0.22, 1.45, -0.15]},
         {"frame": 0, "hand": "left", "profile": INDEX, "aim": [-0.2, 1.3, -0.1], "grip": [-0.2, 1.25, -0.05]},
         {"frame": 10, "hand": "right", "select": 1},
-        {"frame": 13, "hand": "right", "select": 0},
+        {"frame": 13, "hand": "right", "select": 0, "thumbstick": [0.25, -0.5]},
         {"frame": 16, "hand": "left", "profile": HAND_EXT},  # not offered: no profile, hand inactive
         {"frame": 20, "hand": "right", "select": 0.9},      # trigger/value above the threshold
         {"frame": 23, "hand": "right", "select": 0.2},
@@ -313,6 +319,8 @@ def test_aim_and_grip_poses_locate_in_stage(xr_run):
     assert late and all(r["controllers"]["left"]["profile"] is None and r["controllers"]["left"]["aim"] is None
                         for r in late)
     assert all(r["controllers"]["right"]["profile"] == TOUCH for r in late)
+    sticks = {r["frame"]: r["controllers"]["right"]["thumbstick"] for r in log if r["should_render"]}
+    assert sticks[12] == [0, 0] and sticks[13] == [0.25, -0.5] and sticks[29] == [0.25, -0.5]
 
 
 @pytest.mark.slow
@@ -456,3 +464,19 @@ def test_simulator_routes_script_keys_and_pointers_to_the_panel(tmp_path):
     assert log[0]["controllers"]["right"]["aim"] == pytest.approx(RIGHT_AIM, abs=1e-5)
     rgb = read_ppm(tmp_path / "cap" / "frame000005_eye0.ppm")
     assert colour_mask(rgb, MAGENTA).sum() > 500 and ray_mask(rgb).sum() > 20
+
+
+@pytest.mark.slow
+def test_fine_panel_detail_is_filtered_not_aliased(tmp_path):
+    """Text finer than the eye's pixels must not shimmer: with the mipmapped, anisotropically
+    filtered sRGB texture, 1-pixel black/white columns seen 17x minified come out as an even
+    grey of half the light (sRGB ~188), not a moire of black and white pixels (std 59 with
+    plain bilinear sampling) nor the 128 that averaging the sRGB codes would give."""
+    script = write_jsonl(tmp_path / "none.jsonl", [])
+    _, _, _ = drive(tmp_path, "sim", 1, 100, {"PANEL_STRIPES": "1"}, [str(tmp_path / "cap"), str(script)])
+    rgb = read_ppm(tmp_path / "cap" / "frame000000_eye0.ppm").astype(float)
+    (c0, r0), (c1, r1) = project((-0.3, 1.65, -0.8), -0.0315), project((0.3, 1.35, -0.8), -0.0315)
+    inner = rgb[int(r0) + 3: int(r1) - 3, int(c0) + 3: int(c1) - 3, 1]
+    assert inner.size > 500
+    assert inner.std() < 6, f"aliased: std {inner.std():.1f}"
+    assert inner.mean() == pytest.approx(188, abs=12)

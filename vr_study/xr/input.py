@@ -182,5 +182,6 @@ def pose_list(pose: Pose | None) -> list[float] | None:
 def controllers_record(snap: InputSnapshot) -> dict[str, dict]:
     """The frame log's ``controllers`` field (see :mod:`vr_study.xr.framelog`)."""
     return {h.hand: {"profile": h.profile, "aim": pose_list(h.aim), "grip": pose_list(h.grip),
-                     "select": h.select, "select_pressed": h.select_pressed}
+                     "select": h.select, "select_pressed": h.select_pressed,
+                     "thumbstick": [round(float(v), 4) for v in h.thumbstick]}
             for h in snap.hands.values()}
