@@ -480,3 +480,35 @@ def test_fine_panel_detail_is_filtered_not_aliased(tmp_path):
     assert inner.size > 500
     assert inner.std() < 6, f"aliased: std {inner.std():.1f}"
     assert inner.mean() == pytest.approx(188, abs=12)
+
+
+@pytest.mark.slow
+def test_cli_run_logs_controllers_and_draws_their_rays(manifest, tmp_path):
+    """`vr-study xr run` (no panel): the scripted controller's ray is drawn 2 m long beside
+    the avatar, and the frame log carries head and controller poses."""
+    script = write_jsonl(tmp_path / "input.jsonl", [
+        {"frame": 0, "hand": "right", "profile": "/interaction_profiles/khr/simple_controller",
+         "aim": [0.25, 1.3, -0.1], "grip": [0.25, 1.25, -0.05]},
+        {"frame": 5, "hand": "right", "select": 1},
+    ])
+    env = runtime_env(manifest, view_size=(EYE_W, EYE_H), paced=False, input_script=script)
+    log = tmp_path / "frames.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "vr_study.cli", "xr", "run", "--frames", "10", "--validate",
+                           "--binding", "egl", "--frame-log", str(log), "--capture-dir", str(tmp_path / "cap"),
+                           "--capture-every", "9"],
+                          env=clean_env(env), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bad = [x for x in (proc.stdout + proc.stderr).splitlines() if "VALID_ERROR" in x or "VALID_WARNING" in x]
+    assert not bad, bad[:5]
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    rendered = [r for r in rows if r["should_render"]]
+    assert rendered and all(r["head_pose"] == pytest.approx([0, 1.6, 0, 0, 0, 0, 1], abs=1e-5) for r in rendered)
+    right = [r["controllers"]["right"] for r in rendered]
+    assert all(c["profile"] == "/interaction_profiles/khr/simple_controller" for c in right)
+    assert all(c["aim"] == pytest.approx([0.25, 1.3, -0.1, 0, 0, 0, 1], abs=1e-5) for c in right)
+    assert [r["frame"] for r in rendered if r["controllers"]["right"]["select_pressed"]] == [5]
+    rgb = read_ppm(tmp_path / "cap" / "frame000009_eye1.ppm")
+    ray = ray_mask(rgb)
+    for z in (-0.6, -1.0):  # along the ray, in front of the avatar (1.3 m away), which hides the rest
+        c, r = (int(round(v)) for v in project((0.25, 1.3, z), 0.0315))
+        assert ray[r - 1: r + 2, c - 1: c + 2].any(), f"no ray at z = {z} m"
