@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,25 @@ def test_terminal_key_sequences():
     assert keys.parse() == ["up", "down", "select", "back"]
     keys._buf += b"C"
     assert keys.parse() == ["right"]
+
+
+def test_terminal_keys_from_a_real_terminal():
+    """Through a pseudo-terminal: cbreak mode inside (keys arrive without Enter), the
+    terminal's settings restored afterwards."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "r") as tty_in:
+        before = termios.tcgetattr(slave)
+        with TerminalKeys(tty_in) as keys:
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON  # no line buffering
+            os.write(master, b"\x1b[B\x1b[B\r")
+            time.sleep(0.05)
+            assert keys.read() == ["down", "down", "select"]
+            assert keys.read() == []
+        assert termios.tcgetattr(slave) == before
+    os.close(master)
 
 
 def test_cli_rejects_a_bad_input_script(tmp_path):
