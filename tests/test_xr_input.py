@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,25 @@ def test_terminal_key_sequences():
     assert keys.parse() == ["right"]
 
 
+def test_terminal_keys_from_a_real_terminal():
+    """Through a pseudo-terminal: cbreak mode inside (keys arrive without Enter), the
+    terminal's settings restored afterwards."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "r") as tty_in:
+        before = termios.tcgetattr(slave)
+        with TerminalKeys(tty_in) as keys:
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON  # no line buffering
+            os.write(master, b"\x1b[B\x1b[B\r")
+            time.sleep(0.05)
+            assert keys.read() == ["down", "down", "select"]
+            assert keys.read() == []
+        assert termios.tcgetattr(slave) == before
+    os.close(master)
+
+
 def test_cli_rejects_a_bad_input_script(tmp_path):
     f = tmp_path / "bad.jsonl"
     f.write_text('{"frame": 0, "key": "jump"}\n')
@@ -161,7 +181,9 @@ DRIVER = textwrap.dedent('''
     from vr_study.xr.posesource import ClipPoseSource
     from vr_study.motion import MotionClip
 
+    import os
     MAGENTA, YELLOW = %(magenta)r, %(yellow)r
+    STRIPES = os.environ.get("PANEL_STRIPES") == "1"
 
     class Panel:
         """A PanelSource test double: one colour, a new version (another colour) after N views."""
@@ -171,8 +193,12 @@ DRIVER = textwrap.dedent('''
         def view(self, now_s):
             self.calls += 1
             version = 1 if self.calls <= self.switch_after else 2
-            img = np.zeros((128, 256, 4), np.uint8)
-            img[..., :3] = MAGENTA if version == 1 else YELLOW
+            if STRIPES:  # one-pixel black and white columns, far finer than the eye's pixels
+                img = np.zeros((512, 1024, 4), np.uint8)
+                img[:, ::2, :3] = 255
+            else:
+                img = np.zeros((128, 256, 4), np.uint8)
+                img[..., :3] = MAGENTA if version == 1 else YELLOW
             img[..., 3] = 255
             return PanelView(img, %(width)r, version, distance_m=0.8, drop_m=0.1)
         def pointer(self, ev):
@@ -268,7 +294,7 @@ def xr_run(manifest, tmp_path_factory):
         {"frame": 0, "hand": "right", "profile": TOUCH, "aim": RIGHT_AIM, "grip": [0.22, 1.45, -0.15]},
         {"frame": 0, "hand": "left", "profile": INDEX, "aim": [-0.2, 1.3, -0.1], "grip": [-0.2, 1.25, -0.05]},
         {"frame": 10, "hand": "right", "select": 1},
-        {"frame": 13, "hand": "right", "select": 0},
+        {"frame": 13, "hand": "right", "select": 0, "thumbstick": [0.25, -0.5]},
         {"frame": 16, "hand": "left", "profile": HAND_EXT},  # not offered: no profile, hand inactive
         {"frame": 20, "hand": "right", "select": 0.9},      # trigger/value above the threshold
         {"frame": 23, "hand": "right", "select": 0.2},
@@ -313,6 +339,8 @@ def test_aim_and_grip_poses_locate_in_stage(xr_run):
     assert late and all(r["controllers"]["left"]["profile"] is None and r["controllers"]["left"]["aim"] is None
                         for r in late)
     assert all(r["controllers"]["right"]["profile"] == TOUCH for r in late)
+    sticks = {r["frame"]: r["controllers"]["right"]["thumbstick"] for r in log if r["should_render"]}
+    assert sticks[12] == [0, 0] and sticks[13] == [0.25, -0.5] and sticks[29] == [0.25, -0.5]
 
 
 @pytest.mark.slow
@@ -456,3 +484,51 @@ def test_simulator_routes_script_keys_and_pointers_to_the_panel(tmp_path):
     assert log[0]["controllers"]["right"]["aim"] == pytest.approx(RIGHT_AIM, abs=1e-5)
     rgb = read_ppm(tmp_path / "cap" / "frame000005_eye0.ppm")
     assert colour_mask(rgb, MAGENTA).sum() > 500 and ray_mask(rgb).sum() > 20
+
+
+@pytest.mark.slow
+def test_fine_panel_detail_is_filtered_not_aliased(tmp_path):
+    """Text finer than the eye's pixels must not shimmer: with the mipmapped, anisotropically
+    filtered sRGB texture, 1-pixel black/white columns seen 17x minified come out as an even
+    grey of half the light (sRGB ~188), not a moire of black and white pixels (std 59 with
+    plain bilinear sampling) nor the 128 that averaging the sRGB codes would give."""
+    script = write_jsonl(tmp_path / "none.jsonl", [])
+    _, _, _ = drive(tmp_path, "sim", 1, 100, {"PANEL_STRIPES": "1"}, [str(tmp_path / "cap"), str(script)])
+    rgb = read_ppm(tmp_path / "cap" / "frame000000_eye0.ppm").astype(float)
+    (c0, r0), (c1, r1) = project((-0.3, 1.65, -0.8), -0.0315), project((0.3, 1.35, -0.8), -0.0315)
+    inner = rgb[int(r0) + 3: int(r1) - 3, int(c0) + 3: int(c1) - 3, 1]
+    assert inner.size > 500
+    assert inner.std() < 6, f"aliased: std {inner.std():.1f}"
+    assert inner.mean() == pytest.approx(188, abs=12)
+
+
+@pytest.mark.slow
+def test_cli_run_logs_controllers_and_draws_their_rays(manifest, tmp_path):
+    """`vr-study xr run` (no panel): the scripted controller's ray is drawn 2 m long beside
+    the avatar, and the frame log carries head and controller poses."""
+    script = write_jsonl(tmp_path / "input.jsonl", [
+        {"frame": 0, "hand": "right", "profile": "/interaction_profiles/khr/simple_controller",
+         "aim": [0.25, 1.3, -0.1], "grip": [0.25, 1.25, -0.05]},
+        {"frame": 5, "hand": "right", "select": 1},
+    ])
+    env = runtime_env(manifest, view_size=(EYE_W, EYE_H), paced=False, input_script=script)
+    log = tmp_path / "frames.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "vr_study.cli", "xr", "run", "--frames", "10", "--validate",
+                           "--binding", "egl", "--frame-log", str(log), "--capture-dir", str(tmp_path / "cap"),
+                           "--capture-every", "9"],
+                          env=clean_env(env), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bad = [x for x in (proc.stdout + proc.stderr).splitlines() if "VALID_ERROR" in x or "VALID_WARNING" in x]
+    assert not bad, bad[:5]
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    rendered = [r for r in rows if r["should_render"]]
+    assert rendered and all(r["head_pose"] == pytest.approx([0, 1.6, 0, 0, 0, 0, 1], abs=1e-5) for r in rendered)
+    right = [r["controllers"]["right"] for r in rendered]
+    assert all(c["profile"] == "/interaction_profiles/khr/simple_controller" for c in right)
+    assert all(c["aim"] == pytest.approx([0.25, 1.3, -0.1, 0, 0, 0, 1], abs=1e-5) for c in right)
+    assert [r["frame"] for r in rendered if r["controllers"]["right"]["select_pressed"]] == [5]
+    rgb = read_ppm(tmp_path / "cap" / "frame000009_eye1.ppm")
+    ray = ray_mask(rgb)
+    for z in (-0.6, -1.0):  # along the ray, in front of the avatar (1.3 m away), which hides the rest
+        c, r = (int(round(v)) for v in project((0.25, 1.3, z), 0.0315))
+        assert ray[r - 1: r + 2, c - 1: c + 2].any(), f"no ray at z = {z} m"

@@ -12,8 +12,8 @@ Input (OpenXR runs and the simulator; empty/None where not tracked): ``head_pose
 head (mean of the two eyes) in STAGE at the predicted display time, ``[x, y, z, qx, qy,
 qz, qw]`` (metres; unit quaternion); ``controllers``: per hand (``left``/``right``) the
 active interaction ``profile`` path (or null), ``aim`` and ``grip`` poses in STAGE as
-``[x, y, z, qx, qy, qz, qw]`` (null while untracked), ``select`` (held) and
-``select_pressed`` (went down this frame); ``panel_uv``: per pointer (``left``, ``right``,
+``[x, y, z, qx, qy, qz, qw]`` (null while untracked), ``select`` (held),
+``select_pressed`` (went down this frame) and ``thumbstick`` ``[x, y]`` (-1..1); ``panel_uv``: per pointer (``left``, ``right``,
 ``gaze``) where it hit the panel, ``[u, v]`` (0..1, v down).
 
 Latency: ``newest_pose_s`` per avatar (pose streams): the presentation time (CLOCK_MONOTONIC

@@ -146,9 +146,9 @@ class XrInput:
             self._profiles_read = True
         hands = {}
         for h in HANDS:
-            info = lambda name: xr.ActionStateGetInfo(action=self.actions[name], subaction_path=self._paths[h])  # noqa: E731
-            sel = xr.get_action_state_boolean(self.session, info("select"))
-            stick = xr.get_action_state_vector2f(self.session, info("thumbstick"))
+            sub = self._paths[h]
+            sel = xr.get_action_state_boolean(self.session, xr.ActionStateGetInfo(self.actions["select"], sub))
+            stick = xr.get_action_state_vector2f(self.session, xr.ActionStateGetInfo(self.actions["thumbstick"], sub))
             poses = {}
             for kind in ("aim", "grip"):
                 loc = xr.locate_space(self.spaces[(kind, h)], self.base_space, display_ns)
@@ -182,5 +182,6 @@ def pose_list(pose: Pose | None) -> list[float] | None:
 def controllers_record(snap: InputSnapshot) -> dict[str, dict]:
     """The frame log's ``controllers`` field (see :mod:`vr_study.xr.framelog`)."""
     return {h.hand: {"profile": h.profile, "aim": pose_list(h.aim), "grip": pose_list(h.grip),
-                     "select": h.select, "select_pressed": h.select_pressed}
+                     "select": h.select, "select_pressed": h.select_pressed,
+                     "thumbstick": [round(float(v), 4) for v in h.thumbstick]}
             for h in snap.hands.values()}

@@ -128,7 +128,8 @@ class Overlay:
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
-            if _has_extension("GL_EXT_texture_filter_anisotropic") or _has_extension("GL_ARB_texture_filter_anisotropic"):
+            if any(_has_extension(e) for e in ("GL_EXT_texture_filter_anisotropic",
+                                               "GL_ARB_texture_filter_anisotropic")):
                 GL.glTexParameterf(GL.GL_TEXTURE_2D, _GL_TEXTURE_MAX_ANISOTROPY, 8.0)
             self._texture_size = (w, h)
         # GL's first row is the bottom one; the quad's uv already has v = 0 at the top,

@@ -74,7 +74,8 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
     scripted = ScriptedInput(config.input_script, config.head_pose)
     interaction = PanelInteraction(panel_source) if panel_source is not None else None
     stack = contextlib.ExitStack()
-    terminal = stack.enter_context(TerminalKeys()) if config.terminal_keys else None
+    # keys only matter to a panel: leave the terminal alone without one
+    terminal = stack.enter_context(TerminalKeys()) if config.terminal_keys and panel_source is not None else None
     presenter = make_presenter(scene)
     proj = projection_matrix(config.fov)
     read_fbo = int(GL.glGenFramebuffers(1))

@@ -86,6 +86,7 @@
 #define MAX_PATHS 512
 #define MAX_TRACKED_FRAMES 4
 #define MAX_ACTIONS 64
+#define MAX_RETIRED 256
 #define MAX_BINDINGS 512
 #define EXT_HAND_INTERACTION_NAME "XR_EXT_hand_interaction" /* newer than these headers */
 
@@ -201,6 +202,9 @@ typedef struct Instance {
     int ext_opengl, ext_egl, ext_headless, ext_timespec, ext_hand_interaction;
     Action *actions[MAX_ACTIONS];
     int n_actions;
+    void *retired[MAX_RETIRED]; /* destroyed actions and action sets, freed with the instance:
+                                   action spaces may still point at them */
+    int n_retired;
     Binding bindings[MAX_BINDINGS];
     int n_bindings;
     int gl_requirements_queried;
@@ -500,6 +504,7 @@ static XrResult rt_xrDestroyInstance(XrInstance instance) {
     Instance *inst = (Instance *)instance;
     CHECK_HANDLE(inst, MAGIC_INSTANCE, XR_ERROR_HANDLE_INVALID);
     for (int i = 0; i < inst->n_paths; i++) free(inst->paths[i]);
+    for (int i = 0; i < inst->n_retired; i++) free(inst->retired[i]);
     inst->magic = 0;
     free(inst);
     return XR_SUCCESS;
@@ -1456,6 +1461,10 @@ static XrResult rt_xrCreateActionSet(XrInstance instance, const XrActionSetCreat
     *out = (XrActionSet)as;
     return XR_SUCCESS;
 }
+static void retire(Instance *inst, void *obj) {
+    if (inst->n_retired < MAX_RETIRED) inst->retired[inst->n_retired++] = obj;
+    else free(obj); /* beyond the bookkeeping: an action space left on it would dangle */
+}
 static void forget_action(Instance *inst, Action *a) {
     int w = 0;
     for (int i = 0; i < inst->n_bindings; i++)
@@ -1472,10 +1481,10 @@ static XrResult rt_xrDestroyActionSet(XrActionSet actionSet) {
         if (a->set != as) continue;
         forget_action(as->inst, a);
         a->magic = 0;
-        free(a);
+        retire(as->inst, a);
     }
     as->magic = 0;
-    free(as);
+    retire(as->inst, as);
     return XR_SUCCESS;
 }
 static XrResult rt_xrCreateAction(XrActionSet actionSet, const XrActionCreateInfo *ci, XrAction *out) {
@@ -1507,7 +1516,7 @@ static XrResult rt_xrDestroyAction(XrAction action) {
     CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
     forget_action(a->set->inst, a);
     a->magic = 0;
-    free(a);
+    retire(a->set->inst, a);
     return XR_SUCCESS;
 }
 static XrResult rt_xrSuggestInteractionProfileBindings(XrInstance instance,
