@@ -137,8 +137,8 @@ def test_headset_session_answered_with_the_controller_survives_a_renderer_crash(
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     assert db.responses(sid) == [] and db.prompt(prompt.prompt_id).status == "open"
-    # the frame log: the Next pressed with arousal unanswered came before the commit, and the
-    # page stayed (the draft only appeared after the second Next, checked through the log's frames)
+    # the frame log holds the four trigger presses (two answers, two Next); the draft holds
+    # both answers, so the first Next (arousal still unanswered) committed nothing
     log = [json.loads(x) for x in (tmp_path / "first-frames.jsonl").read_text().splitlines()]
     presses = [r["frame"] for r in log if r["controllers"].get("right", {}).get("select_pressed")]
     assert len(presses) == 4
