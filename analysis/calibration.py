@@ -2,7 +2,8 @@
 
 :func:`calibrate` takes a data set, estimates its variance components with the report's
 mixed model (:func:`analysis.study_model`: participant, participant x within terms, clip,
-residual), simulates null studies with the same trial rows (participants, cells, clips per
+residual; every component estimated above zero kept, not only those the likelihood-ratio
+rule would keep), simulates null studies with the same trial rows (participants, cells, clips per
 cell, gaps) and no effect of any factor (:mod:`analysis.worlds`), runs each test on every
 simulated study and reports how often it rejects at alpha. A valid test rejects about
 alpha of the time; the Wilson 95% interval of the rate says how sure the simulation is.
@@ -182,7 +183,9 @@ def calibrate(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
         seed: seed of the ``numpy.random.Generator`` (same seed, same numbers).
         scale: rating range (default: the integer range of ``dv`` when it is integer).
         world: the null world to simulate (default: grand mean and variance components
-            estimated from ``df`` with ``study_model``).
+            estimated from ``df`` with ``study_model(simplify="singular")``: every
+            component estimated above zero is kept, so a weakly supported clip or
+            participant x factor variance stays in the world the tests must survive).
     """
     from analysis.mixed import study_model
 
@@ -199,7 +202,8 @@ def calibrate(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
             raise AnalysisError(f"'{dv}' has missing or non-numeric values",
                                 "drop or recode them before calibrating")
         cl = clip if clip and clips_replicated(design) else None
-        fit = study_model(df.assign(**{dv: y}), dv, list(factors), subject, clip=cl)
+        fit = study_model(df.assign(**{dv: y}), dv, list(factors), subject, clip=cl,
+                          simplify="singular")
         world = world_from_fit(fit, float(y.mean()), factors)
         structure = fit.structure
     world = world.null()

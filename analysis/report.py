@@ -239,6 +239,8 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         res["mixedlm"] = {"formula": factorial_formula("rating", factors),
                           "random": ["participant"] + (["clip"] if vc else []),
                           "structure": m.structure,
+                          "simplify": m.simplify, "selection": _records(m.steps),
+                          "selection_text": m.selection_text(),
                           "converged": m.converged, "n_obs": m.n_obs, "n_groups": m.n_groups,
                           "fixed": _records(m.fixed), "tests": _records(m.tests),
                           "variances": _records(m.variances),
@@ -252,6 +254,11 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
                               f"(random: {m.structure})"))
         parts.append(st.table(m.variances, f"{item}_mixedlm_variances",
                               f"{item}: variance components"))
+        if not m.steps.empty:
+            parts.append(st.table(m.steps, f"{item}_mixedlm_selection",
+                                  f"{item}: random-part selection from the maximal structure "
+                                  "(zero estimates dropped, then REML likelihood-ratio tests "
+                                  "at alpha .20, Matuschek et al. 2017)"))
         for k, v in emm.items():
             parts.append(st.table(v, f"{item}_emmeans_{k.replace(':', '_x_')}",
                                   f"{item}: estimated marginal means, {k}"))
@@ -331,12 +338,21 @@ def _primary(item: str, clips_replicated: bool, m, art_ok: bool, art_label: str)
     """Which test the report leads with for an item, and the caveat in words."""
     if clips_replicated and m is not None:
         var = m.variance_components.get("clip", 0.0)
-        text = (f"{item}: primary test: the crossed mixed model ({m.structure}; Satterthwaite "
-                "F tests), because several clips were rated per condition: it generalises "
-                "over participants and over clips. The by-participant tests below (ART, "
-                "RM-ANOVA, Friedman) treat the clips as fixed, so they generalise only to the "
-                f"clips used (estimated clip variance {var:.3f}, SD {np.sqrt(max(var, 0)):.2f} "
-                "rating points).")
+        how = ("random part chosen from the maximal structure by REML likelihood-ratio tests "
+               "at alpha .20" if m.simplify == "lrt" else
+               "zero variance estimates dropped" if m.simplify == "singular" else
+               "maximal random part")
+        if "(1 | clip_id)" in m.structure:
+            clip_txt = (f"estimated clip variance {var:.3f}, SD {np.sqrt(max(var, 0)):.2f} "
+                        "rating points")
+        else:
+            clip_txt = ("the clip variance was not distinguishable from zero, so the clip "
+                        "term was dropped: " + m.selection_text())
+        text = (f"{item}: primary test: the crossed mixed model ({m.structure}; {how}; "
+                "Satterthwaite F tests), because several clips were rated per condition: it "
+                "generalises over participants and over clips. The by-participant tests below "
+                "(ART, RM-ANOVA, Friedman) treat the clips as fixed, so they generalise only "
+                f"to the clips used ({clip_txt}).")
         return {"test": "mixed model", "structure": m.structure, "clip_variance": var,
                 "text": text}
     if art_ok:

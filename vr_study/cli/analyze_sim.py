@@ -140,7 +140,8 @@ def _power(args) -> int:
         item = args.item or items[0]
         d = ratings[ratings["item"] == item].reset_index(drop=True)
         clip = "clip_id" if "clip_id" in d.columns and d.groupby(list(FACTORS))["clip_id"].nunique().max() > 1 else None
-        fit = study_model(d, "rating", _factors(d), SUBJECT, clip=clip)
+        # every variance estimated above zero, not only those the LRT rule keeps
+        fit = study_model(d, "rating", _factors(d), SUBJECT, clip=clip, simplify="singular")
         w = world_from_fit(fit, float(d["rating"].mean()), _factors(d))
         mean, sd, source = w.mean, w.sd, f"pilot {args.pilot} item {item} ({fit.structure})"
     if args.sd:
