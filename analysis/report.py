@@ -63,6 +63,10 @@ class ReportOptions:
     art_error: str = "strata"              # "pooled": ARTool's Error(participant) form
     calibration_sims: int = 200            # validity panel: null studies (0: no panel)
     calibration_mixed_sims: int = 20       # ... of which the mixed model is fitted to
+    #: how the input file was read (kind long/wide/participant, tool whose layout, the
+    #: CLI's "input: ..." line as note, item columns, renamed/ignored columns); stored in
+    #: results.json meta.input and shown under Source. None: the API was given a table.
+    input_layout: dict | None = None
 
 
 @dataclass
@@ -621,6 +625,10 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
                  "methods": _order(conditions, "method") if len(conditions) else [],
                  "emotions": _order(conditions, "emotion") if len(conditions) else [],
                  "adjust": opts.adjust, "art_error": opts.art_error,
+                 "input": dict(opts.input_layout) if opts.input_layout else
+                 {"kind": "long", "tool": "table given to analysis.build_report",
+                  "forced": True, "note": "input: a long table passed to build_report "
+                  "(no file read)"},
                  "python": platform.python_version()},
         "items": {}}
     if small_n_warning(results["meta"]["n_participants"]):
@@ -707,6 +715,7 @@ def _html(results: dict, st: _State, simulated: bool) -> str:
                  f"{e(', '.join(map(str, meta['emotions'])))}. P-value adjustment: "
                  f"{e(meta['adjust'])}. All numbers: <a href='results.json'>results.json</a>."
                  "</p>")
+    parts.append(f"<p class='input'>{e(meta['input']['note'].splitlines()[0])}</p>")
     parts.append("<p>Methods: the crossed mixed model (participant, participant x factor "
                  "and, when clips are replicated, clip random effects; REML, Satterthwaite F) "
                  "is the primary test when several clips were rated per condition; aligned "

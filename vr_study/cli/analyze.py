@@ -165,7 +165,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from analysis.report import ReportOptions, build_report
 
     _check_table(Path(args.data))
-    data, note = _read_input(args)
+    data, note, layout = _read_input(args)
     print(note)
     _check_values(data, args)
     metrics = None
@@ -185,7 +185,13 @@ def _analyze(args: argparse.Namespace) -> int:
                          simulated=True if args.simulated else None,
                          source=str(args.data), progress=True, jobs=args.jobs,
                          art_error="pooled" if args.art_pooled else "strata",
-                         calibration_sims=max(args.calibration_sims, 0))
+                         calibration_sims=max(args.calibration_sims, 0),
+                         input_layout={"kind": layout.kind, "tool": layout.tool,
+                                       "forced": layout.forced, "note": note,
+                                       "items": list(layout.items),
+                                       "item_columns": list(layout.item_columns),
+                                       "renamed": dict(layout.renamed),
+                                       "ignored": list(layout.ignored)})
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
     data, excluded = _exclusions(args, data)
@@ -240,7 +246,8 @@ def _codebook(spec: str):
 
 
 def _read_input(args: argparse.Namespace):
-    """The long response table from any layout, and the one line saying how it was read."""
+    """The long response table from any layout, the line saying how it was read, and the
+    layout (kept in results.json)."""
     from analysis.tidy import apply_item_info, parse_scale, read_responses
 
     data, layout = read_responses(args.data, args.columns, layout=args.layout,
@@ -252,7 +259,7 @@ def _read_input(args: argparse.Namespace):
     note = layout.explain()
     if layout.notes:
         note += "\n" + "\n".join(f"note: {n}" for n in layout.notes)
-    return data, note
+    return data, note, layout
 
 
 # ---------------------------------------------------------------- input checks (no half-written report)
