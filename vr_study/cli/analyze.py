@@ -92,7 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
     c.add_argument("--effect", action="append", default=[],
                    help="power: FACTOR=POINTS (levels spread evenly over POINTS rating "
-                        "points) or FACTOR=LEVEL:POINTS,...; repeatable")
+                        "points) or FACTOR=LEVEL:POINTS,...; interaction: A:B=POINTS "
+                        "(difference of differences of the corner cells) or "
+                        "A:B=LEVEL*LEVEL:POINTS,...; repeatable")
     c.add_argument("--clips-per-cell", type=int, default=None,
                    help="power: distinct clips per condition (default: the spec's "
                         "trials.repetitions)")

@@ -154,7 +154,7 @@ def _power(args) -> int:
     print(f"power at N = {n} ({len(spec.cells)} cells x {k} clip(s); SDs from {source}: "
           + ", ".join(f"{a} {b:.2f}" for a, b in sd.items()) + f"; alpha {args.alpha}):")
     for r in table.itertuples():
-        mark = " (effect)" if any(f in world.effects for f in r.term.split(":")) and ":" not in r.term else ""
+        mark = " (effect)" if r.term in world.effects else ""
         print(f"  {r.label:48s} {r.term:16s} {r.power:6.3f}  n={r.n_sims}{mark}")
     needed = {}
     for f in world.effects:
