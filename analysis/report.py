@@ -61,8 +61,8 @@ class ReportOptions:
     progress: bool = False                 # tqdm progress bar over items (CLI)
     jobs: int = 1                          # worker processes for the items (fork; Linux)
     art_error: str = "strata"              # "pooled": ARTool's Error(participant) form
-    calibration_sims: int = 200            # validity panel: null studies (0: no panel)
-    calibration_mixed_sims: int = 20       # ... of which the mixed model is fitted to
+    calibration_sims: int = 200            # validity panel: null studies per item (0: none)
+    calibration_mixed_sims: int = 10       # ... of which the mixed model is fitted to
     #: how the input file was read (kind long/wide/participant, tool whose layout, the
     #: CLI's "input: ..." line as note, item columns, renamed/ignored columns); stored in
     #: results.json meta.input and shown under Source. None: the API was given a table.
@@ -367,15 +367,15 @@ def _primary(item: str, clips_replicated: bool, m, art_ok: bool, art_label: str)
     return {"test": None, "text": f"{item}: no primary test could run (see skipped analyses)."}
 
 
-def _validity_panel(st: _State, ratings: pd.DataFrame, items: list, opts: ReportOptions
-                    ) -> dict | None:
-    """Null-world calibration of the tests on this design (first analysed item)."""
+def _item_calibration(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions
+                      ) -> dict | None:
+    """Null-world calibration of the tests on this item's design and variance components
+    (``opts.calibration_sims`` null studies, the mixed model fitted to
+    ``opts.calibration_mixed_sims`` of them); None when the item has nothing to test."""
     from analysis.calibration import calibrate
 
-    if opts.calibration_sims <= 0 or not items:
+    if opts.calibration_sims <= 0:
         return None
-    item = items[0]
-    d = ratings[ratings["item"] == item].reset_index(drop=True)
     factors = [f for f in FACTORS if d[f].nunique() > 1]
     if not factors or d["rating"].nunique() < 2:
         return None
@@ -388,26 +388,48 @@ def _validity_panel(st: _State, ratings: pd.DataFrame, items: list, opts: Report
         n_mixed=opts.calibration_mixed_sims, tests=tests, seed=0))
     if cal is None:
         return None
-    t = cal.table[["label", "term", "n_sims", "rate", "ci_low", "ci_high", "verdict"]]
-    sd = ", ".join(f"{k} {v:.2f}" for k, v in cal.world.sd.items() if v > 0)
-    intro = (f"<p>Each test was run on {opts.calibration_sims} simulated studies shaped like "
-             f"this one ({cal.design['participants']} participants, the same cells and clips "
-             f"per cell) in which no factor has any effect, with the variance components "
-             f"estimated from '{html.escape(str(item))}' (SDs: {html.escape(sd)}). A valid "
-             "test rejects about 5 % of them. 'only for the clips used': the test treats the "
-             "clips as fixed, so with clip variance it does not generalise beyond them. "
-             "More simulations: <code>vr-study analyze calibrate DATA</code>.</p>")
-    st.sections.insert(0, ("Validity of the tests on this design (null simulation)",
-                           intro + st.table(t, "validity_panel",
-                                            f"false-positive rate at alpha .05 "
-                                            f"(item {item}; Wilson 95% CI)")))
     return cal.to_dict() | {"item": item}
 
 
+def _validity_panel(st: _State, cals: dict, opts: ReportOptions) -> dict | None:
+    """The report's validity panel: every rated item's calibration in one table."""
+    cals = {k: v for k, v in cals.items() if v is not None}
+    if not cals:
+        return None
+    rows = []
+    sds = []
+    for item, cal in cals.items():
+        for r in cal["rates"]:
+            rows.append({"item": item, **{k: r[k] for k in ("label", "term", "n_sims", "rate",
+                                                             "ci_low", "ci_high", "verdict")}})
+        sd = ", ".join(f"{k} {v:.2f}" for k, v in cal["null_world"]["sd"].items() if v > 0)
+        sds.append(f"{item}: {sd}")
+    t = pd.DataFrame(rows)
+    first = next(iter(cals.values()))
+    intro = (f"<p>For every rated item, each test was run on {opts.calibration_sims} "
+             f"simulated studies shaped like this one ({first['design']['participants']} "
+             "participants, the same cells and clips per cell) in which no factor has any "
+             "effect, with the variance components estimated from that item (SDs: "
+             f"{html.escape('; '.join(sds))}); the mixed model on "
+             f"{opts.calibration_mixed_sims} of them per item, to keep the report fast, so "
+             "its rates are rough (see the Wilson interval). A valid test rejects about 5 % "
+             "of them. 'only for the clips used': the test treats the clips as fixed, so "
+             "with clip variance it does not generalise beyond them. More simulations: "
+             "<code>vr-study analyze calibrate DATA</code>.</p>")
+    st.sections.insert(0, ("Validity of the tests on this design (null simulation)",
+                           intro + st.table(t, "validity_panel",
+                                            "false-positive rate at alpha .05 per item "
+                                            "(Wilson 95% CI)")))
+    return {"n_sims": opts.calibration_sims, "n_mixed": opts.calibration_mixed_sims,
+            "items": cals}
+
+
 def _item_job(out: Path, d: pd.DataFrame, item: str, opts: ReportOptions) -> tuple:
-    """One item's analyses with its own state (runs in a worker process when jobs > 1)."""
+    """One item's analyses and calibration with its own state (runs in a worker process
+    when jobs > 1)."""
     st = _State(out)
     r = _analyse_item(st, d, item, opts)
+    r["calibration"] = _item_calibration(st, d, item, opts)
     return r, st.skipped, st.warnings, st.tables
 
 
@@ -651,7 +673,8 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
         results["items"][item] = r["results"]
         all_sentences += r["sentences"]
         st.sections.append((f"Item: {item}", r["html"] + _sentence_list(r["sentences"])))
-    results["calibration"] = _validity_panel(st, ratings, items, opts)
+    results["calibration"] = _validity_panel(
+        st, {item: r["calibration"] for item, (r, *_) in zip(items, done)}, opts)
     results["recognition"] = _recognition(st, recog, opts)
     if results["recognition"]:
         all_sentences += results["recognition"]["sentences"]

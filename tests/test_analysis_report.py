@@ -66,9 +66,15 @@ def test_report_has_every_section_and_links_resolve(report):
     assert "(1 | clip_id)" in fq["primary"]["structure"]
     assert "estimated clip variance" in fq["primary"]["text"]
     assert nat["art"]["error"] == "strata"
+    # the validity panel calibrates every rated item (few mixed fits per item, stated)
     cal = res["calibration"]
-    rates = {(r["test"], r["term"]): r for r in cal["rates"]}
-    assert rates[("art", "method")]["n_sims"] == 200 and rates[("mixed", "method")]["n_sims"] == 20
+    assert sorted(cal["items"]) == sorted(res["items"]) and cal["n_mixed"] == 10
+    for item, c in cal["items"].items():
+        rates = {(r["test"], r["term"]): r for r in c["rates"]}
+        assert rates[("art", "method")]["n_sims"] == 200, item
+        assert rates[("mixed", "method")]["n_sims"] == 10, item
+    panel = pd.read_csv(report / "tables" / "validity_panel.csv")
+    assert set(panel["item"]) == set(res["items"])
     page = (report / "index.html").read_text()
     assert "SIMULATED DATA" in page
     assert "Validity of the tests on this design" in page and "primary test" in page

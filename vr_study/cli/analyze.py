@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reproduce a published analysis (labelled so; not valid with "
                         "replicate clips or method preferences)")
     p.add_argument("--calibration-sims", type=int, default=200,
-                   help="null studies for the report's validity panel (default 200; 0: none)")
+                   help="null studies per rated item for the report's validity panel "
+                        "(default 200, the mixed model on 10 of them; 0: none)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
