@@ -99,8 +99,9 @@ class MixedLMResult:
         return self.fit.contrast_df(l)
 
     def selection_text(self) -> str:
-        """The selection steps in words, e.g. ``clip_id dropped (LRT, alpha 0.2: LR = 0.12,
-        df = 1, p = .73); ...``; empty when nothing was tested or dropped."""
+        """The selection steps in words, e.g. ``clip_id dropped (LRT, alpha 0.2: variance
+        0.0247, LR = 0.48, df = 1, p = .490); ...``; empty when nothing was tested or
+        dropped."""
         out = []
         for r in self.steps.itertuples():
             if np.isfinite(r.LR):

@@ -740,7 +740,9 @@ def _html(results: dict, st: _State, simulated: bool) -> str:
                  "</p>")
     parts.append(f"<p class='input'>{e(meta['input']['note'].splitlines()[0])}</p>")
     parts.append("<p>Methods: the crossed mixed model (participant, participant x factor "
-                 "and, when clips are replicated, clip random effects; REML, Satterthwaite F) "
+                 "and, when clips are replicated, clip random effects, simplified from that "
+                 "maximal structure by REML likelihood-ratio tests at alpha .20 as Matuschek "
+                 "et al. 2017, each step listed per item; REML, Satterthwaite F) "
                  "is the primary test when several clips were rated per condition; aligned "
                  f"rank transform ANOVA ({e(ART_LABELS[meta.get('art_error', 'strata')])}) "
                  "with ART-C contrasts; repeated-measures ANOVA on participant cell "
