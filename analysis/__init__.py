@@ -12,7 +12,7 @@ Python API (long-format DataFrames in, DataFrames out; same numbers as
                            "participant_id", vc={"clip": "clip_id"})
     fit.tests, fit.emmeans("method"), fit.pairwise("method")
     fit = analysis.study_model(df, "value", ["method", "emotion"], "participant_id",
-                               clip="clip_id")   # fit.structure, fit.variance_components
+                               clip="clip_id")   # LRT-simplified (simplify="lrt"); fit.structure, fit.steps
     analysis.clmm(df, "value", ["method", "emotion"], "participant_id")
     analysis.recognition_glmm(rec, clip="clip_id")     # binomial GLMM (Laplace)
     analysis.friedman(df, "value", "method", "participant_id")

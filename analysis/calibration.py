@@ -2,7 +2,8 @@
 
 :func:`calibrate` takes a data set, estimates its variance components with the report's
 mixed model (:func:`analysis.study_model`: participant, participant x within terms, clip,
-residual), simulates null studies with the same trial rows (participants, cells, clips per
+residual; every component estimated above zero kept, not only those the likelihood-ratio
+rule would keep), simulates null studies with the same trial rows (participants, cells, clips per
 cell, gaps) and no effect of any factor (:mod:`analysis.worlds`), runs each test on every
 simulated study and reports how often it rejects at alpha. A valid test rejects about
 alpha of the time; the Wilson 95% interval of the rate says how sure the simulation is.
@@ -11,8 +12,11 @@ Tests (keys of :data:`TESTS`): per-stratum ART (the default ART), ARTool's poole
 ``Error(S)`` ART (the published form, to show how far off it is), RM-ANOVA with
 Greenhouse-Geisser correction, Friedman on participant means (main effects), and the
 crossed mixed model (``study_model``, Satterthwaite F; with a clip effect when clips are
-replicated). The by-participant tests run on all simulated studies at once (numpy); the
-mixed model is fitted per study, so it gets its own (smaller) number of simulations.
+replicated; random part simplified by REML likelihood-ratio tests at alpha 0.2, the
+default). ``mixed_singular`` and ``mixed_maximal`` run the same model with the other
+simplification rules, for comparison. The by-participant tests run on all simulated
+studies at once (numpy); the mixed model is fitted per study, so it gets its own
+(smaller) number of simulations.
 """
 from __future__ import annotations
 
@@ -33,8 +37,12 @@ TESTS = {
     "art_pooled": ("ART, pooled Error(S) (published form)", False),
     "rm_anova": ("RM-ANOVA, Greenhouse-Geisser", False),
     "friedman": ("Friedman on participant means", False),
-    "mixed": ("mixed model (study_model, Satterthwaite F)", True),
+    "mixed": ("mixed model (study_model, LRT-simplified, Satterthwaite F)", True),
+    "mixed_singular": ("mixed model, singular-fit simplification only", True),
+    "mixed_maximal": ("mixed model, maximal structure (no simplification)", True),
 }
+#: mixed-model test key -> study_model's ``simplify`` rule
+MIXED_RULES = {"mixed": "lrt", "mixed_singular": "singular", "mixed_maximal": "none"}
 DEFAULT_TESTS = ("art", "art_pooled", "rm_anova", "friedman", "mixed")
 
 
@@ -58,7 +66,7 @@ def run_tests(design: Design, Y: np.ndarray, tests: Sequence[str], alpha: float,
               n_mixed: int | None = None) -> dict[tuple[str, str], np.ndarray]:
     """Reject (p < alpha) per simulated study: (test, term) -> bool array.
 
-    ``Y`` is (n_sims, N) ratings on ``design.frame``'s rows. The mixed model runs on the
+    ``Y`` is (n_sims, N) ratings on ``design.frame``'s rows. The mixed models run on the
     first ``n_mixed`` studies only (default: all).
     """
     unknown = [t for t in tests if t not in TESTS]
@@ -93,7 +101,9 @@ def run_tests(design: Design, Y: np.ndarray, tests: Sequence[str], alpha: float,
             for term, (F, p) in art_pooled_arrays(Y, design.frame, factors,
                                                   design.subject).items():
                 out[("art_pooled", term)] = p < alpha
-    if "mixed" in tests:
+    for key, rule in MIXED_RULES.items():
+        if key not in tests:
+            continue
         from analysis.mixed import study_model
         m = len(Y) if n_mixed is None else min(n_mixed, len(Y))
         clip = design.clip if clips_replicated(design) else None
@@ -101,14 +111,15 @@ def run_tests(design: Design, Y: np.ndarray, tests: Sequence[str], alpha: float,
         for s in range(m):
             d = design.frame.assign(_y=Y[s])
             try:
-                tests_ = study_model(d, "_y", factors, design.subject, clip=clip).tests
+                tests_ = study_model(d, "_y", factors, design.subject, clip=clip,
+                                     simplify=rule).tests
                 p = dict(zip(tests_["term"], tests_["p"]))
             except (AnalysisError, np.linalg.LinAlgError, ValueError):
                 p = {}
             for term in rej:
                 rej[term].append(bool(p.get(term, 1.0) < alpha))
         for term, r in rej.items():
-            out[("mixed", term)] = np.array(r, dtype=bool)
+            out[(key, term)] = np.array(r, dtype=bool)
     return out
 
 
@@ -172,7 +183,9 @@ def calibrate(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
         seed: seed of the ``numpy.random.Generator`` (same seed, same numbers).
         scale: rating range (default: the integer range of ``dv`` when it is integer).
         world: the null world to simulate (default: grand mean and variance components
-            estimated from ``df`` with ``study_model``).
+            estimated from ``df`` with ``study_model(simplify="singular")``: every
+            component estimated above zero is kept, so a weakly supported clip or
+            participant x factor variance stays in the world the tests must survive).
     """
     from analysis.mixed import study_model
 
@@ -189,7 +202,8 @@ def calibrate(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
             raise AnalysisError(f"'{dv}' has missing or non-numeric values",
                                 "drop or recode them before calibrating")
         cl = clip if clip and clips_replicated(design) else None
-        fit = study_model(df.assign(**{dv: y}), dv, list(factors), subject, clip=cl)
+        fit = study_model(df.assign(**{dv: y}), dv, list(factors), subject, clip=cl,
+                          simplify="singular")
         world = world_from_fit(fit, float(y.mean()), factors)
         structure = fit.structure
     world = world.null()
@@ -208,4 +222,4 @@ def calibrate(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
 
 
 __all__ = ["calibrate", "Calibration", "run_tests", "rates_table", "wilson", "TESTS",
-           "DEFAULT_TESTS", "clips_replicated"]
+           "DEFAULT_TESTS", "MIXED_RULES", "clips_replicated"]

@@ -8,9 +8,10 @@
   (1|participant_id:method)"``), and a ``vc`` value may name an interaction of columns
   (``"participant_id:method"``).
 * :func:`study_model` fits the report's default model: participant intercept plus
-  participant x within-factor intercepts (the maximal such structure the data support,
-  components estimated at zero dropped), plus a crossed clip intercept when a clip column is
-  given. ``fit.structure`` states the kept structure in lme4 syntax.
+  participant x within-factor intercepts, plus a crossed clip intercept when a clip column
+  is given, simplified from that maximal structure by REML likelihood-ratio tests at
+  alpha 0.2 (Matuschek et al. 2017; ``simplify="lrt"``, or ``"singular"`` / ``"none"``).
+  ``fit.structure`` states the kept structure in lme4 syntax, ``fit.steps`` each step.
 
 Every fit is REML (:mod:`analysis.lmm`); ``fit.fixed`` holds ``(X'V^-1 X)^-1`` standard
 errors and Satterthwaite t tests; ``fit.tests`` holds one F test per model term (Type III:
@@ -56,7 +57,8 @@ class MixedLMResult:
     ``fixed``: term, coef, SE, df, t, p, ci_low, ci_high (Satterthwaite / KR df);
     ``tests``: term, F, df1, df2, p (Type III F per model term);
     ``variances``: component, variance, sd (random-effect and residual variances);
-    ``structure``: the random part in lme4 syntax, e.g. ``(1 | participant_id) + (1 | clip_id)``.
+    ``structure``: the random part in lme4 syntax, e.g. ``(1 | participant_id) + (1 | clip_id)``;
+    ``steps``: how :func:`study_model` reached it (one row per component tested or dropped).
     """
 
     fixed: pd.DataFrame
@@ -71,7 +73,11 @@ class MixedLMResult:
     fit: REMLFit = field(repr=False)
     design_info: object = field(repr=False, default=None)
     factors: dict = field(repr=False, default_factory=dict)  # variable -> (code, levels)
-    dropped: list = field(default_factory=list)  # components removed as singular
+    dropped: list = field(default_factory=list)  # components removed (singular or LRT)
+    simplify: str = "none"  # rule that chose the random part ("lrt", "singular", "none")
+    #: study_model's selection steps: component, spec, reason, variance, LR, df, p, decision
+    steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["component", "spec", "reason", "variance", "LR", "df", "p", "decision"]))
 
     @property
     def variance_components(self) -> dict[str, float]:
@@ -91,6 +97,21 @@ class MixedLMResult:
         if self.ddf == "Kenward-Roger":
             return self.fit.contrast_df_kr(l)
         return self.fit.contrast_df(l)
+
+    def selection_text(self) -> str:
+        """The selection steps in words, e.g. ``clip_id dropped (LRT, alpha 0.2: variance
+        0.0247, LR = 0.48, df = 1, p = .490); ...``; empty when nothing was tested or
+        dropped."""
+        out = []
+        for r in self.steps.itertuples():
+            if np.isfinite(r.LR):
+                p = f"{r.p:.3f}".lstrip("0") if r.p >= 0.001 else "< .001"
+                p = p if p.startswith("<") else f"= {p}"
+                out.append(f"{r.spec} {r.decision} ({r.reason}: variance {r.variance:.3g}, "
+                           f"LR = {r.LR:.2f}, df = {int(r.df)}, p {p})")
+            else:
+                out.append(f"{r.spec} {r.decision} ({r.reason})")
+        return "; ".join(out)
 
     def cov_beta(self) -> np.ndarray:
         """Covariance of the fixed effects used for tests (KR-adjusted under KR)."""
@@ -241,23 +262,82 @@ def mixedlm(df: pd.DataFrame, formula: str, groups: str | None = None, *,
     return _fit(data, y, X, info, fixed_formula, terms, ddf)
 
 
+SIMPLIFY = ("lrt", "singular", "none")
+
+
+def _fit_dropping_singular(data, y, X, terms, theta0, singular_tol, steps, dropped,
+                           drop_singular=True):
+    """REML fit of ``terms``; components that cannot be estimated, or (``drop_singular``)
+    are estimated at zero, are removed and the model refitted. Returns (fit, kept terms)."""
+    while True:
+        try:
+            fit = _reml(data, y, X, terms, theta0)
+        except AnalysisError:
+            # not estimable: drop the highest-order participant x within component, retry
+            nested = [i for i, (name, _) in enumerate(terms) if name.startswith("participant:")]
+            if not nested:
+                raise
+            worst = max(nested, key=lambda i: terms[i][0].count(":"))
+            dropped.append(terms[worst][1])
+            steps.append({"component": terms[worst][0], "spec": terms[worst][1],
+                          "reason": "not estimable", "variance": np.nan, "LR": np.nan,
+                          "df": np.nan, "p": np.nan, "decision": "dropped"})
+            terms = terms[:worst] + terms[worst + 1:]
+            theta0 = None
+            continue
+        th = fit.theta
+        if not drop_singular:
+            return fit, terms
+        keep = [i for i, t in enumerate(th) if t >= singular_tol]
+        if len(keep) == len(th) or (not keep and len(th) == 1):
+            return fit, terms
+        if not keep:  # nothing estimable: keep the participant intercept alone
+            keep = [0]
+        for i in range(len(th)):
+            if i not in keep:
+                dropped.append(terms[i][1])
+                steps.append({"component": terms[i][0], "spec": terms[i][1],
+                              "reason": "singular", "variance": float((th[i] * fit.sigma) ** 2),
+                              "LR": np.nan, "df": np.nan, "p": np.nan, "decision": "dropped"})
+        terms = [terms[i] for i in keep]
+        theta0 = th[keep]
+
+
 def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
                 clip: str | None = None, *, ddf: str = "Satterthwaite",
+                simplify: str = "lrt", alpha_lrt: float = 0.20,
                 singular_tol: float = 1e-4) -> MixedLMResult:
     """The report's default mixed model for a factorial within-participant rating study.
 
-    Fixed: full factorial of ``factors`` (sum-to-zero). Random: ``(1|subject)`` plus
-    ``(1|subject:T)`` for every term T of the within-participant factors whose
+    Fixed: full factorial of ``factors`` (sum-to-zero). Maximal random part: ``(1|subject)``
+    plus ``(1|subject:T)`` for every term T of the within-participant factors whose
     participant x T groups hold more than one observation each on average (so the
     component is not the residual), plus ``(1|clip)`` when ``clip`` is given and has
-    several levels. Components estimated at (relative SD below ``singular_tol``) zero are
-    dropped and the model refitted (Bates et al. 2015, "Parsimonious mixed models");
-    ``fit.structure`` states what was kept and ``fit.dropped`` what was removed. If a
-    structure cannot be fitted at all (numerically singular), its highest-order
-    participant x within component is dropped first.
+    several levels. If a structure cannot be fitted at all (numerically singular), its
+    highest-order participant x within component is dropped first. Then, by ``simplify``:
+
+    * ``"lrt"`` (default): components estimated at zero (relative SD below
+      ``singular_tol``) are dropped, then backward selection as Matuschek, Kliegl,
+      Vasishth, Baayen & Bates (2017, J. Mem. Lang. 94:305-315): the component with the
+      smallest estimated variance (the participant intercept is never removed) is tested by
+      a REML likelihood-ratio test of the model without it (same fixed effects, so REML
+      deviances compare; LR = deviance difference, chi-square with 1 df, as R's
+      ``anova(m0, m1, refit = FALSE)``); it is dropped when p >= ``alpha_lrt`` (0.20) and
+      the next smallest is tested, until one is kept.
+    * ``"singular"``: only components estimated at zero are dropped (Bates et al. 2015,
+      "Parsimonious mixed models").
+    * ``"none"``: the maximal structure is fitted as it is (zero estimates kept).
+
+    ``fit.structure`` states what was kept (lme4 syntax), ``fit.dropped`` what was removed,
+    and ``fit.steps`` every step (component, reason, variance, LR, df, p, decision), so a
+    pre-registered rule can be checked.
     """
     from analysis.design import effect_terms
 
+    if simplify not in SIMPLIFY:
+        raise AnalysisError(f"unknown simplify '{simplify}'", f"use one of {list(SIMPLIFY)}")
+    if not 0 < alpha_lrt < 1:
+        raise AnalysisError(f"alpha_lrt is {alpha_lrt}", "give a level in (0, 1), e.g. 0.2")
     check_columns(df, [dv, *factors, subject] + ([clip] if clip else []))
     within = [f for f in factors
               if (df.groupby(subject, observed=True)[f].nunique() > 1).any()]
@@ -276,29 +356,41 @@ def study_model(df: pd.DataFrame, dv: str, factors: Sequence[str], subject: str,
     if ddf not in DDF:
         raise AnalysisError(f"unknown ddf '{ddf}'", f"use one of {list(DDF)}")
     dropped: list[str] = []
-    theta0 = None
-    while True:
-        try:
-            fit = _reml(data, y, X, terms, theta0)
-        except AnalysisError:
-            # not estimable: drop the highest-order participant x within component, retry
-            nested = [i for i, (name, _) in enumerate(terms) if name.startswith("participant:")]
-            if not nested:
-                raise
-            worst = max(nested, key=lambda i: terms[i][0].count(":"))
-            dropped.append(terms[worst][1])
-            terms = terms[:worst] + terms[worst + 1:]
-            theta0 = None
-            continue
-        th = fit.theta
-        keep = [i for i, t in enumerate(th) if t >= singular_tol]
-        if len(keep) == len(th) or (not keep and len(th) == 1):
-            return _result(fit, data, info, fixed_formula, terms, ddf, dropped)
-        if not keep:  # nothing estimable: keep the participant intercept alone
-            keep = [0]
-        dropped += [terms[i][1] for i in range(len(th)) if i not in keep]
-        terms = [terms[i] for i in keep]
-        theta0 = th[keep]
+    steps: list[dict] = []
+    fit, terms = _fit_dropping_singular(data, y, X, terms, None, singular_tol, steps, dropped,
+                                        drop_singular=simplify != "none")
+    while simplify == "lrt" and len(terms) > 1:
+        var = (fit.theta * fit.sigma) ** 2
+        cand = [i for i, (name, _) in enumerate(terms) if name != "participant"]
+        if not cand:
+            break
+        j = min(cand, key=lambda i: var[i])
+        sub_steps: list[dict] = []
+        sub_dropped: list[str] = []
+        reduced = terms[:j] + terms[j + 1:]
+        fit_r, reduced = _fit_dropping_singular(
+            data, y, X, reduced, np.delete(fit.theta, j), singular_tol, sub_steps,
+            sub_dropped)
+        lr = max(float(fit_r.deviance - fit.deviance), 0.0)
+        p = float(stats.chi2.sf(lr, 1))
+        keep = p < alpha_lrt
+        steps.append({"component": terms[j][0], "spec": terms[j][1],
+                      "reason": f"LRT, alpha {alpha_lrt:g}", "variance": float(var[j]),
+                      "LR": lr, "df": 1, "p": p, "decision": "kept" if keep else "dropped"})
+        if keep:
+            break
+        dropped.append(terms[j][1])
+        dropped += sub_dropped
+        steps += sub_steps
+        fit, terms = fit_r, reduced
+    res = _result(fit, data, info, fixed_formula, terms, ddf, dropped)
+    res.simplify = simplify
+    res.steps = pd.DataFrame(steps, columns=list(STEP_COLUMNS))
+    return res
+
+
+#: columns of ``MixedLMResult.steps``
+STEP_COLUMNS = ("component", "spec", "reason", "variance", "LR", "df", "p", "decision")
 
 
 def _grid_L(fit: MixedLMResult, spec: Sequence[str]) -> tuple[list, np.ndarray]:

@@ -29,6 +29,13 @@ def parse_effects(specs: Sequence[str], design: Design) -> dict[str, dict]:
     A single number d spreads the factor's levels evenly over d rating points (first
     level lowest; two levels: the difference is d); ``level:shift,...`` gives each level's
     shift (levels not named: 0).
+
+    Interactions of two factors, ``"a:b=..."`` -> ``"a:b"`` -> {``"level_a,level_b"``:
+    shift}, cell shifts on top of the main effects: ``method:emotion=d`` puts +d/4 on the
+    cells (first a, first b) and (last a, last b) and -d/4 on (first a, last b) and (last
+    a, first b), so the difference of differences between those four cells is d rating
+    points (2 x 2: the whole interaction); ``method:emotion=EMAGE*happy:0.4,...`` shifts
+    single cells (``*`` joins the levels).
     """
     out: dict[str, dict] = {}
     for spec in specs:
@@ -36,16 +43,40 @@ def parse_effects(specs: Sequence[str], design: Design) -> dict[str, dict]:
             raise AnalysisError(f"effect {spec!r} is not FACTOR=SIZE",
                                 "write e.g. method=0.5 or method=EMAGE:0.5,TalkSHOW:0")
         f, v = (x.strip() for x in spec.split("=", 1))
-        if f not in design.factors:
+        fs = [x.strip() for x in f.split(":")]
+        bad = [x for x in fs if x not in design.factors]
+        if bad or len(fs) > 2:
             raise AnalysisError(f"effect on {f!r}, which is not a factor of the design",
-                                f"use one of {design.factors}")
-        lv = [str(x) for x in pd.unique(design.frame[f].astype(str))]
+                                f"use one of {design.factors}, or two joined by ':' "
+                                "for their interaction")
+        lvs = [[str(x) for x in pd.unique(design.frame[x].astype(str))] for x in fs]
+
         def num(x: str) -> float:
             try:
                 return float(x)
             except ValueError:
                 raise AnalysisError(f"effect size in {spec!r} is not a number",
                                     "give rating points, e.g. method=0.5") from None
+        if len(fs) == 2:
+            f = ":".join(fs)
+            if ":" in v:
+                shifts = {}
+                for part in v.split(","):
+                    name, val = part.rsplit(":", 1)
+                    cell = [x.strip() for x in name.split("*")]
+                    if len(cell) != 2 or cell[0] not in lvs[0] or cell[1] not in lvs[1]:
+                        raise AnalysisError(
+                            f"effect on unknown cell {name.strip()!r} of {f!r}",
+                            f"write LEVEL*LEVEL:POINTS with levels {lvs[0]} and {lvs[1]}")
+                    shifts[f"{cell[0]},{cell[1]}"] = num(val)
+            else:
+                d = num(v) / 4
+                (a0, a1), (b0, b1) = (lvs[0][0], lvs[0][-1]), (lvs[1][0], lvs[1][-1])
+                shifts = {f"{a0},{b0}": d, f"{a1},{b1}": d, f"{a0},{b1}": -d,
+                          f"{a1},{b0}": -d}
+            out[f] = shifts
+            continue
+        lv = lvs[0]
         if ":" in v:
             shifts = {}
             for part in v.split(","):
@@ -77,27 +108,40 @@ def clip_limited_power(design: Design, world: World, factor: str, alpha: float =
                        ) -> float:
     """Power of a test that generalises over clips with infinitely many participants.
 
-    With participants averaged out, a factor's effect is judged against the clip-to-clip
-    variance: F = (between-level variance of the clip means) / (clip variance) with df
-    (levels - 1, clips - cells) and noncentrality sum over levels of clips_l * shift_l^2 /
-    sd_clip^2 (shifts centred). 1.0 when the world has no clip variance.
+    With participants averaged out, a term's effect is judged against the clip-to-clip
+    variance: F = (variance of the clip means explained by the term) / (clip variance)
+    with df (term df, clips - cells) and noncentrality sum over clips of r_c^2 / sd_clip^2,
+    where r is the world's cell shifts (main effects and interactions) with the lower-order
+    terms projected out, weighted by clips per cell (a main effect: its shifts centred).
+    ``factor`` is a factor or an interaction ``"a:b"``. 1.0 when the world has no clip
+    variance or no effect on the term.
     """
     from scipy import stats
 
     sd = float(world.sd.get("clip", 0.0))
+    fs = factor.split(":")
     if sd <= 0 or factor not in world.effects:
         return 1.0
-    fr = design.frame
-    clips = fr.drop_duplicates(design.clip)
-    per_level = clips[factor].astype(str).value_counts()
-    shifts = {str(k): float(v) for k, v in world.effects[factor].items()}
-    lv = list(per_level.index)
-    w = np.array([per_level[l] for l in lv], float)
-    d = np.array([shifts.get(l, 0.0) for l in lv])
-    d = d - (w * d).sum() / w.sum()
-    ncp = float((w * d * d).sum() / sd ** 2)
+    clips = design.frame.drop_duplicates(design.clip).reset_index(drop=True)
+    shift = np.zeros(len(clips))
+    for term, sh in world.effects.items():
+        cols = term.split(":")
+        if not set(cols) <= set(fs):
+            continue
+        key = clips[cols].astype(str).agg(",".join, axis=1)
+        shift += key.map({str(k): float(v) for k, v in sh.items()}).fillna(0.0).to_numpy()
+    # project out the terms below ``factor`` (intercept, and main effects for "a:b")
+    cols_ = [np.ones(len(clips))]
+    if len(fs) > 1:
+        for f in fs:
+            cols_ += [(clips[f].astype(str) == lv).to_numpy(float)
+                      for lv in pd.unique(clips[f].astype(str))[1:]]
+    B = np.column_stack(cols_)
+    r = shift - B @ np.linalg.lstsq(B, shift, rcond=None)[0]
+    ncp = float((r * r).sum() / sd ** 2)
+    df1 = int(np.prod([clips[f].nunique() - 1 for f in fs]))
     n_cells = int(len(clips.groupby(design.factors, observed=True)))
-    df1, df2 = len(lv) - 1, len(clips) - n_cells
+    df2 = len(clips) - n_cells
     if df2 <= 0:
         return 0.0
     return float(stats.ncf.sf(stats.f.isf(alpha, df1, df2), df1, df2, ncp))
@@ -109,8 +153,7 @@ def n_for_power(design: Design, world: World, test: str, term: str, *, target: f
     """Smallest number of participants (>= 4) with power >= target for ``test``/``term``
     (bisection on the simulated power; the same seed at every N); None above ``n_max``
     or when clips limit the power below the target (:func:`clip_limited_power`)."""
-    if test == "mixed" and ":" not in term and clip_limited_power(design, world, term,
-                                                                  alpha) < target:
+    if test == "mixed" and clip_limited_power(design, world, term, alpha) < target:
         return None
 
     def pw(n: int) -> float:

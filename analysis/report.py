@@ -61,8 +61,12 @@ class ReportOptions:
     progress: bool = False                 # tqdm progress bar over items (CLI)
     jobs: int = 1                          # worker processes for the items (fork; Linux)
     art_error: str = "strata"              # "pooled": ARTool's Error(participant) form
-    calibration_sims: int = 200            # validity panel: null studies (0: no panel)
-    calibration_mixed_sims: int = 20       # ... of which the mixed model is fitted to
+    calibration_sims: int = 200            # validity panel: null studies per item (0: none)
+    calibration_mixed_sims: int = 10       # ... of which the mixed model is fitted to
+    #: how the input file was read (kind long/wide/participant, tool whose layout, the
+    #: CLI's "input: ..." line as note, item columns, renamed/ignored columns); stored in
+    #: results.json meta.input and shown under Source. None: the API was given a table.
+    input_layout: dict | None = None
 
 
 @dataclass
@@ -239,6 +243,8 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
         res["mixedlm"] = {"formula": factorial_formula("rating", factors),
                           "random": ["participant"] + (["clip"] if vc else []),
                           "structure": m.structure,
+                          "simplify": m.simplify, "selection": _records(m.steps),
+                          "selection_text": m.selection_text(),
                           "converged": m.converged, "n_obs": m.n_obs, "n_groups": m.n_groups,
                           "fixed": _records(m.fixed), "tests": _records(m.tests),
                           "variances": _records(m.variances),
@@ -252,6 +258,11 @@ def _analyse_item(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions) -
                               f"(random: {m.structure})"))
         parts.append(st.table(m.variances, f"{item}_mixedlm_variances",
                               f"{item}: variance components"))
+        if not m.steps.empty:
+            parts.append(st.table(m.steps, f"{item}_mixedlm_selection",
+                                  f"{item}: random-part selection from the maximal structure "
+                                  "(zero estimates dropped, then REML likelihood-ratio tests "
+                                  "at alpha .20, Matuschek et al. 2017)"))
         for k, v in emm.items():
             parts.append(st.table(v, f"{item}_emmeans_{k.replace(':', '_x_')}",
                                   f"{item}: estimated marginal means, {k}"))
@@ -331,12 +342,21 @@ def _primary(item: str, clips_replicated: bool, m, art_ok: bool, art_label: str)
     """Which test the report leads with for an item, and the caveat in words."""
     if clips_replicated and m is not None:
         var = m.variance_components.get("clip", 0.0)
-        text = (f"{item}: primary test: the crossed mixed model ({m.structure}; Satterthwaite "
-                "F tests), because several clips were rated per condition: it generalises "
-                "over participants and over clips. The by-participant tests below (ART, "
-                "RM-ANOVA, Friedman) treat the clips as fixed, so they generalise only to the "
-                f"clips used (estimated clip variance {var:.3f}, SD {np.sqrt(max(var, 0)):.2f} "
-                "rating points).")
+        how = ("random part chosen from the maximal structure by REML likelihood-ratio tests "
+               "at alpha .20" if m.simplify == "lrt" else
+               "zero variance estimates dropped" if m.simplify == "singular" else
+               "maximal random part")
+        if "(1 | clip_id)" in m.structure:
+            clip_txt = (f"estimated clip variance {var:.3f}, SD {np.sqrt(max(var, 0)):.2f} "
+                        "rating points")
+        else:
+            clip_txt = ("the clip variance was not distinguishable from zero, so the clip "
+                        "term was dropped: " + m.selection_text())
+        text = (f"{item}: primary test: the crossed mixed model ({m.structure}; {how}; "
+                "Satterthwaite F tests), because several clips were rated per condition: it "
+                "generalises over participants and over clips. The by-participant tests below "
+                "(ART, RM-ANOVA, Friedman) treat the clips as fixed, so they generalise only "
+                f"to the clips used ({clip_txt}).")
         return {"test": "mixed model", "structure": m.structure, "clip_variance": var,
                 "text": text}
     if art_ok:
@@ -347,15 +367,15 @@ def _primary(item: str, clips_replicated: bool, m, art_ok: bool, art_label: str)
     return {"test": None, "text": f"{item}: no primary test could run (see skipped analyses)."}
 
 
-def _validity_panel(st: _State, ratings: pd.DataFrame, items: list, opts: ReportOptions
-                    ) -> dict | None:
-    """Null-world calibration of the tests on this design (first analysed item)."""
+def _item_calibration(st: _State, d: pd.DataFrame, item: str, opts: ReportOptions
+                      ) -> dict | None:
+    """Null-world calibration of the tests on this item's design and variance components
+    (``opts.calibration_sims`` null studies, the mixed model fitted to
+    ``opts.calibration_mixed_sims`` of them); None when the item has nothing to test."""
     from analysis.calibration import calibrate
 
-    if opts.calibration_sims <= 0 or not items:
+    if opts.calibration_sims <= 0:
         return None
-    item = items[0]
-    d = ratings[ratings["item"] == item].reset_index(drop=True)
     factors = [f for f in FACTORS if d[f].nunique() > 1]
     if not factors or d["rating"].nunique() < 2:
         return None
@@ -368,26 +388,48 @@ def _validity_panel(st: _State, ratings: pd.DataFrame, items: list, opts: Report
         n_mixed=opts.calibration_mixed_sims, tests=tests, seed=0))
     if cal is None:
         return None
-    t = cal.table[["label", "term", "n_sims", "rate", "ci_low", "ci_high", "verdict"]]
-    sd = ", ".join(f"{k} {v:.2f}" for k, v in cal.world.sd.items() if v > 0)
-    intro = (f"<p>Each test was run on {opts.calibration_sims} simulated studies shaped like "
-             f"this one ({cal.design['participants']} participants, the same cells and clips "
-             f"per cell) in which no factor has any effect, with the variance components "
-             f"estimated from '{html.escape(str(item))}' (SDs: {html.escape(sd)}). A valid "
-             "test rejects about 5 % of them. 'only for the clips used': the test treats the "
-             "clips as fixed, so with clip variance it does not generalise beyond them. "
-             "More simulations: <code>vr-study analyze calibrate DATA</code>.</p>")
-    st.sections.insert(0, ("Validity of the tests on this design (null simulation)",
-                           intro + st.table(t, "validity_panel",
-                                            f"false-positive rate at alpha .05 "
-                                            f"(item {item}; Wilson 95% CI)")))
     return cal.to_dict() | {"item": item}
 
 
+def _validity_panel(st: _State, cals: dict, opts: ReportOptions) -> dict | None:
+    """The report's validity panel: every rated item's calibration in one table."""
+    cals = {k: v for k, v in cals.items() if v is not None}
+    if not cals:
+        return None
+    rows = []
+    sds = []
+    for item, cal in cals.items():
+        for r in cal["rates"]:
+            rows.append({"item": item, **{k: r[k] for k in ("label", "term", "n_sims", "rate",
+                                                             "ci_low", "ci_high", "verdict")}})
+        sd = ", ".join(f"{k} {v:.2f}" for k, v in cal["null_world"]["sd"].items() if v > 0)
+        sds.append(f"{item}: {sd}")
+    t = pd.DataFrame(rows)
+    first = next(iter(cals.values()))
+    intro = (f"<p>For every rated item, each test was run on {opts.calibration_sims} "
+             f"simulated studies shaped like this one ({first['design']['participants']} "
+             "participants, the same cells and clips per cell) in which no factor has any "
+             "effect, with the variance components estimated from that item (SDs: "
+             f"{html.escape('; '.join(sds))}); the mixed model on "
+             f"{opts.calibration_mixed_sims} of them per item, to keep the report fast, so "
+             "its rates are rough (see the Wilson interval). A valid test rejects about 5 % "
+             "of them. 'only for the clips used': the test treats the clips as fixed, so "
+             "with clip variance it does not generalise beyond them. More simulations: "
+             "<code>vr-study analyze calibrate DATA</code>.</p>")
+    st.sections.insert(0, ("Validity of the tests on this design (null simulation)",
+                           intro + st.table(t, "validity_panel",
+                                            "false-positive rate at alpha .05 per item "
+                                            "(Wilson 95% CI)")))
+    return {"n_sims": opts.calibration_sims, "n_mixed": opts.calibration_mixed_sims,
+            "items": cals}
+
+
 def _item_job(out: Path, d: pd.DataFrame, item: str, opts: ReportOptions) -> tuple:
-    """One item's analyses with its own state (runs in a worker process when jobs > 1)."""
+    """One item's analyses and calibration with its own state (runs in a worker process
+    when jobs > 1)."""
     st = _State(out)
     r = _analyse_item(st, d, item, opts)
+    r["calibration"] = _item_calibration(st, d, item, opts)
     return r, st.skipped, st.warnings, st.tables
 
 
@@ -605,6 +647,10 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
                  "methods": _order(conditions, "method") if len(conditions) else [],
                  "emotions": _order(conditions, "emotion") if len(conditions) else [],
                  "adjust": opts.adjust, "art_error": opts.art_error,
+                 "input": dict(opts.input_layout) if opts.input_layout else
+                 {"kind": "long", "tool": "table given to analysis.build_report",
+                  "forced": True, "note": "input: a long table passed to build_report "
+                  "(no file read)"},
                  "python": platform.python_version()},
         "items": {}}
     if small_n_warning(results["meta"]["n_participants"]):
@@ -627,7 +673,8 @@ def build_report(responses: pd.DataFrame, out_dir: str | Path, *,
         results["items"][item] = r["results"]
         all_sentences += r["sentences"]
         st.sections.append((f"Item: {item}", r["html"] + _sentence_list(r["sentences"])))
-    results["calibration"] = _validity_panel(st, ratings, items, opts)
+    results["calibration"] = _validity_panel(
+        st, {item: r["calibration"] for item, (r, *_) in zip(items, done)}, opts)
     results["recognition"] = _recognition(st, recog, opts)
     if results["recognition"]:
         all_sentences += results["recognition"]["sentences"]
@@ -691,8 +738,11 @@ def _html(results: dict, st: _State, simulated: bool) -> str:
                  f"{e(', '.join(map(str, meta['emotions'])))}. P-value adjustment: "
                  f"{e(meta['adjust'])}. All numbers: <a href='results.json'>results.json</a>."
                  "</p>")
+    parts.append(f"<p class='input'>{e(meta['input']['note'].splitlines()[0])}</p>")
     parts.append("<p>Methods: the crossed mixed model (participant, participant x factor "
-                 "and, when clips are replicated, clip random effects; REML, Satterthwaite F) "
+                 "and, when clips are replicated, clip random effects, simplified from that "
+                 "maximal structure by REML likelihood-ratio tests at alpha .20 as Matuschek "
+                 "et al. 2017, each step listed per item; REML, Satterthwaite F) "
                  "is the primary test when several clips were rated per condition; aligned "
                  f"rank transform ANOVA ({e(ART_LABELS[meta.get('art_error', 'strata')])}) "
                  "with ART-C contrasts; repeated-measures ANOVA on participant cell "

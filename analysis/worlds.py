@@ -67,7 +67,8 @@ class World:
 
     ``sd`` maps component -> SD in rating points: ``participant``, ``participant:<term>``
     (e.g. ``participant:method``), ``clip``, ``residual``. ``effects`` maps factor ->
-    {level: shift in rating points} (empty in a null world).
+    {level: shift in rating points}, or an interaction ``"a:b"`` -> {``"level_a,level_b"``:
+    shift} (a cell shift on top of the main effects); empty in a null world.
     """
 
     mean: float
@@ -142,14 +143,18 @@ def simulate(design: Design, world: World, n_sims: int, rng: np.random.Generator
     N = len(fr)
     y = np.full((n_sims, N), float(world.mean))
     for f, shifts in world.effects.items():
-        if f not in fr.columns:
+        cols = f.split(":")
+        missing = [c for c in cols if c not in design.factors]
+        if missing:
             raise AnalysisError(f"effect on '{f}', which is not a factor of the design",
-                                f"use one of {design.factors}")
-        unknown = set(map(str, shifts)) - set(fr[f].astype(str))
+                                f"use one of {design.factors} or an interaction 'a:b'")
+        key = fr[cols].astype(str).agg(",".join, axis=1) if len(cols) > 1 \
+            else fr[f].astype(str)
+        unknown = set(map(str, shifts)) - set(key)
         if unknown:
             raise AnalysisError(f"effect on unknown level(s) {sorted(unknown)} of '{f}'",
-                                f"levels are {sorted(fr[f].astype(str).unique())}")
-        y += fr[f].astype(str).map({str(k): float(v) for k, v in shifts.items()}) \
+                                f"levels are {sorted(key.unique())}")
+        y += key.map({str(k): float(v) for k, v in shifts.items()}) \
             .fillna(0.0).to_numpy()[None, :]
     comps = [("participant", [design.subject])]
     for term in effect_terms(design.factors):

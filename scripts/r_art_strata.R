@@ -1,7 +1,11 @@
 # Reference numbers for the per-stratum ART (analysis.art(error="strata")).
-# ARTool 0.11.2 (github mjskay/ARTool @ 4dbe6e3), emmeans; run from the repository root:
-#   Rscript scripts/r_art_strata.R > tests/fixtures/analysis/r_art_strata.json
+# ARTool 0.11.2 (github mjskay/ARTool @ 4dbe6e3), emmeans. Usage (scripts/make_analysis_fixtures.py
+# runs it):
+#   Rscript scripts/r_art_strata.R tests/fixtures/analysis
+# reads <dir>/study16.csv, within3.csv, mixed_design.csv; writes <dir>/r_art_strata.json.
 suppressPackageStartupMessages({library(ARTool); library(emmeans); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+dir <- if (length(args) >= 1) args[1] else "tests/fixtures/analysis"
 cellmeans <- function(d, dv, fs, s) {
   a <- aggregate(d[[dv]], d[c(s, fs)], mean)
   names(a)[ncol(a)] <- "y"
@@ -37,7 +41,7 @@ artc_interaction <- function(d, fs, s, tf, adjust) {
              df = s$df, t = s$t.ratio, p = s$p.value)
 }
 out <- list()
-st <- read.csv("tests/fixtures/analysis/study16.csv")
+st <- read.csv(file.path(dir, "study16.csv"))
 st <- st[st$item == "naturalness", ]
 cm <- cellmeans(st, "value", c("method", "emotion"), "participant_id")
 m <- art(y ~ method * emotion + Error(participant_id / (method * emotion)), data = cm)
@@ -50,17 +54,18 @@ out$naturalness_con_interaction_holm <- artc_interaction(cm, c("method", "emotio
 out$naturalness_con_interaction_tukey <- artc_interaction(cm, c("method", "emotion"),
                                                           "participant_id",
                                                           c("method", "emotion"), "tukey")
-w3 <- read.csv("tests/fixtures/analysis/within3.csv")
+w3 <- read.csv(file.path(dir, "within3.csv"))
 cm3 <- cellmeans(w3, "y", c("A", "B", "C"), "subject")
 m3 <- art(y ~ A * B * C + Error(subject / (A * B * C)), data = cm3)
 out$within3 <- anova_rows(m3)
 out$within3_con_AC_holm <- artc_interaction(cm3, c("A", "B", "C"), "subject", c("A", "C"),
                                             "holm")
-md <- read.csv("tests/fixtures/analysis/mixed_design.csv")
+md <- read.csv(file.path(dir, "mixed_design.csv"))
 cmd <- cellmeans(md, "y", c("group", "cond"), "subject")
 mm <- art(y ~ group * cond + Error(subject / cond), data = cmd)
 out$mixed_design <- anova_rows(mm)
 out$mixed_design_con_cond_holm <- con_rows(mm, "cond", "holm")
 out$versions <- list(R = R.version.string, ARTool = as.character(packageVersion("ARTool")),
                      emmeans = as.character(packageVersion("emmeans")))
-cat(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE))
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
+           file.path(dir, "r_art_strata.json"))

@@ -6,6 +6,7 @@ recorded in docs/analysis.md); every generator is seeded, so the numbers are fix
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,39 @@ def test_parse_effects_explicit_levels_and_errors(design):
         parse_effects(["method=big"], design)
 
 
+
+def test_power_for_the_interaction(design):
+    """An interaction effect (difference of differences of the corner cells = 1.6 rating
+    points) is simulated as asked, gives power to the interaction test and not to the
+    main effects' (beyond what the corner cells imply), has an N for 80 % power, and its
+    clip-limited power falls when clips vary; explicit cells and bad cells are handled."""
+    e = parse_effects(["method:emotion=1.6"], design)
+    assert e == {"method:emotion": {"m1,happy": 0.4, "m4,neutral": 0.4, "m1,neutral": -0.4,
+                                    "m4,happy": -0.4}}
+    cont = design_from_levels(LEVELS, 20, 2, scale=None)
+    Yc = simulate(cont, World(4.0, {"residual": 0.3}, e), 50, np.random.default_rng(2))
+    cell = pd.Series(Yc.mean(axis=0)).groupby(
+        [cont.frame["method"].to_numpy(), cont.frame["emotion"].to_numpy()]).mean()
+    dd = (cell["m1", "happy"] - cell["m1", "neutral"]) - (cell["m4", "happy"]
+                                                         - cell["m4", "neutral"])
+    assert dd == pytest.approx(1.6, abs=0.1)
+    w = World(4.0, {"participant": 0.6, "residual": 1.0}, e)
+    t = power(design, w, n_sims=200, tests=["art", "rm_anova"]).set_index(["test", "term"])
+    assert t.loc[("rm_anova", "method:emotion"), "power"] > 0.8
+    assert t.loc[("rm_anova", "emotion"), "power"] < 0.12
+    n = n_for_power(design, w, "rm_anova", "method:emotion", n_sims=100, seed=2)
+    assert 4 <= n <= 20
+    wc = World(4.0, {"participant": 0.6, "clip": 0.5, "residual": 1.0},
+               parse_effects(["method:emotion=0.8"], design))
+    assert 0 < clip_limited_power(design, wc, "method:emotion") < 0.5
+    assert clip_limited_power(design, w, "method:emotion") == 1.0
+    assert parse_effects(["method:emotion=m4*happy:0.5"], design) == {
+        "method:emotion": {"m4,happy": 0.5}}
+    with pytest.raises(AnalysisError, match="unknown cell"):
+        parse_effects(["method:emotion=m4:0.5"], design)
+    with pytest.raises(AnalysisError, match="not a factor"):
+        parse_effects(["method:speed=1"], design)
+
 def test_wilson_interval():
     lo, hi = wilson(50, 1000)
     assert lo == pytest.approx(0.0381, abs=1e-3) and hi == pytest.approx(0.0653, abs=1e-3)
@@ -146,6 +180,14 @@ def test_cli_calibrate_and_power(tmp_path, capsys):
     assert "power at N = 12" in text and "N for 80% power (art, method)" in text
     p = json.loads(pj.read_text())
     assert p["clips_per_cell"] == 2 and p["n_for_power"]["method"] <= 12
+    # the interaction has a power line and an N, as the main effects do
+    assert main(["analyze", "power", str(spec), "--effect", "method:emotion=2.0", "--sd",
+                 "clip=0", "--sims", "60", "--mixed-sims", "2", "--test", "rm_anova",
+                 "-o", str(pj)]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"RM-ANOVA.*method:emotion\s+[01]\.\d+\s+n=60 \(effect\)", text), text
+    assert "N for 80% power (rm_anova, method:emotion)" in text
+    assert json.loads(pj.read_text())["n_for_power"]["method:emotion"] <= 24
 
 
 @pytest.mark.parametrize("argv,needle", [

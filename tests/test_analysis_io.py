@@ -86,6 +86,14 @@ def test_other_tools_give_the_numbers_of_the_long_export(tmp_path, capsys, long_
         assert "note: 1 Qualtrics preview/test/spam response(s) dropped" in stdout
     res = json.loads((out / "results.json").read_text())
     assert res["meta"]["n_participants"] == 16
+    # how the file was read is kept with the numbers (and shown under Source)
+    inp = res["meta"]["input"]
+    assert inp["kind"] == ("participant" if tool == "Qualtrics" else "wide")
+    assert inp["tool"] == tool and inp["note"].startswith(line)
+    assert len(inp["items"]) == 5 and len(inp["item_columns"]) == 5
+    assert (out / "index.html").read_text().count("input: wide layout") == 1
+    assert ref["meta"]["input"]["kind"] == "long" and \
+        ref["meta"]["input"]["tool"] == "vr-study export"
     _same_numbers(ref, res, clip_ids_equal=tool != "Qualtrics")
     if tool == "jsPsych":  # the recognition answer (a label in the survey JSON)
         assert "note: 256 emotion-recognition answer(s) from column 'response{perceived_" \

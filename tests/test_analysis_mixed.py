@@ -156,3 +156,77 @@ def test_reml_blocks_equal_brute_force_with_missing_cells():
         num = (lmm._Eval(S, (vp + e)[:-1]).deviance((vp + e)[-1])
                - lmm._Eval(S, (vp - e)[:-1]).deviance((vp - e)[-1])) / 2e-6
         assert g[i] == pytest.approx(num, rel=1e-6, abs=1e-6)
+
+
+def _world_study(seed, sd, participants=20, clips=2):
+    """One simulated study (continuous ratings) of the 4 x 2 design with the given SDs."""
+    from analysis.worlds import World, design_from_levels, simulate
+
+    design = design_from_levels({"method": ["m1", "m2", "m3", "m4"],
+                                 "emotion": ["happy", "neutral"]}, participants, clips,
+                                scale=None)
+    y = simulate(design, World(4.0, sd), 1, np.random.default_rng(seed))[0]
+    return design.frame.assign(y=y)
+
+
+def test_lrt_rule_drops_null_components_keeps_real_ones():
+    """Known truth: participant x method SD 0.6 (real), clip and participant x emotion SD 0
+    (absent). Over 20 studies the LRT rule (alpha 0.2) keeps participant x method every
+    time and drops the clip component in most; every step is recorded and consistent (p
+    from the LR statistic, decision from alpha, dropped components absent from the
+    structure, LR = the REML deviance difference of the two structures fitted directly)."""
+    from scipy import stats
+
+    kept_pm, dropped_clip = 0, 0
+    for seed in range(20):
+        d = _world_study(seed, {"participant": 0.6, "participant:method": 0.6,
+                                "residual": 1.0})
+        fit = analysis.study_model(d, "y", ["method", "emotion"], "participant_id",
+                                   clip="clip_id")
+        assert fit.simplify == "lrt"
+        kept_pm += "(1 | participant_id:method)" in fit.structure
+        dropped_clip += "clip_id" in fit.dropped
+        st = fit.steps
+        assert list(st.columns) == ["component", "spec", "reason", "variance", "LR", "df",
+                                    "p", "decision"]
+        lrt = st[st["reason"].str.startswith("LRT")]
+        assert len(lrt) >= 1 and lrt["decision"].iloc[-1] in ("kept", "dropped")
+        np.testing.assert_allclose(lrt["p"], stats.chi2.sf(lrt["LR"], 1))
+        assert ((lrt["p"] < 0.2) == (lrt["decision"] == "kept")).all()
+        assert (lrt["decision"].iloc[:-1] == "dropped").all()   # stops at the first kept
+        for spec in st.loc[st["decision"] == "dropped", "spec"]:
+            assert f"(1 | {spec})" not in fit.structure and spec in fit.dropped
+        if seed == 0:   # the last test's LR is the deviance difference of the two models
+            last = lrt.iloc[-1]
+            specs = [s.strip()[4:-1].strip() for s in fit.structure.split("+")]
+            with_ = specs if last["decision"] == "kept" else specs + [last["spec"]]
+            without = [s for s in with_ if s != last["spec"]]
+            dev = [analysis.mixedlm(d, analysis.factorial_formula("y", ["method", "emotion"])
+                                    + "".join(f" + (1|{s})" for s in ss)).fit.deviance
+                   for ss in (with_, without)]
+            assert last["LR"] == pytest.approx(max(dev[1] - dev[0], 0), abs=1e-5)
+        assert "LRT, alpha 0.2" in fit.selection_text()
+    assert kept_pm == 20
+    assert dropped_clip >= 14, dropped_clip
+
+
+def test_lrt_rule_keeps_a_real_clip_component_and_options():
+    """A real clip SD (0.8) survives the LRT; ``simplify="singular"`` and ``"none"`` keep
+    the former behaviour and the maximal structure; an unknown rule is refused."""
+    d = _world_study(3, {"participant": 0.6, "clip": 0.8, "residual": 1.0})
+    lrt = analysis.study_model(d, "y", ["method", "emotion"], "participant_id", clip="clip_id")
+    assert "(1 | clip_id)" in lrt.structure
+    assert lrt.steps["decision"].iloc[-1] == "kept"
+    none = analysis.study_model(d, "y", ["method", "emotion"], "participant_id",
+                                clip="clip_id", simplify="none")
+    assert none.structure.count("(1 |") == 5 and none.steps.empty and not none.dropped
+    sing = analysis.study_model(d, "y", ["method", "emotion"], "participant_id",
+                                clip="clip_id", simplify="singular")
+    assert set(sing.steps["reason"]) <= {"singular", "not estimable"}
+    # the LRT never removes more than needed to reach a model the data support
+    assert lrt.fit.deviance >= sing.fit.deviance - 1e-6
+    with pytest.raises(AnalysisError, match="unknown simplify"):
+        analysis.study_model(d, "y", ["method", "emotion"], "participant_id",
+                             simplify="aic")
+    with pytest.raises(AnalysisError, match="alpha_lrt"):
+        analysis.study_model(d, "y", ["method", "emotion"], "participant_id", alpha_lrt=1.5)

@@ -246,6 +246,45 @@ def test_clip_variance_small_df_issue_example():
     assert sm.variance_components["clip"] == pytest.approx(ref["var"]["clip_id"], rel=0.05)
 
 
+RLRT = json.loads((FIX / "r_reference_lrt.json").read_text())  # scripts/r_reference_lrt.R
+
+
+@pytest.mark.parametrize("key", ["naturalness", "arousal_realism", "face_quality", "clips20"])
+def test_study_model_lrt_selection_matches_lme4(study, key):
+    """study_model's likelihood-ratio simplification equals the same rule run with lme4
+    (scripts/r_reference_lrt.R: REMLcrit, anova(m0, m1, refit = FALSE)): the maximal
+    model's REML criterion (rtol 1e-7), every step (component, reason, decision; LR abs
+    1e-4, p rtol 1e-4), the kept structure and its lmerTest Satterthwaite F tests (rtol
+    1e-4)."""
+    ref = RLRT[key]
+    if key == "clips20":
+        d, dv, subject = _read("clips20.csv"), "rating", "participant"
+    else:
+        d, dv, subject = study[study["item"] == key].reset_index(drop=True), "value", \
+            "participant_id"
+    args = (d, dv, ["method", "emotion"], subject)
+    maximal = analysis.study_model(*args, clip="clip_id", simplify="none")
+    assert maximal.fit.deviance == pytest.approx(ref["maximal_reml"], rel=1e-7)
+    fit = analysis.study_model(*args, clip="clip_id")
+    steps = fit.steps
+    assert list(steps["spec"]) == [s["spec"] for s in ref["steps"]]
+    for ours, r in zip(steps.itertuples(), ref["steps"]):
+        if r["reason"] == "singular":
+            assert ours.reason == "singular" and ours.decision == "dropped"
+            continue
+        assert ours.reason.startswith("LRT") and ours.decision == r["decision"]
+        assert ours.LR == pytest.approx(r["LR"], abs=1e-4)
+        assert ours.p == pytest.approx(r["p"], rel=1e-4)
+        assert ours.variance == pytest.approx(r["variance"], rel=1e-3, abs=1e-6)
+    kept = [s.strip()[4:-1].strip() for s in fit.structure.split("+")]
+    assert sorted(kept) == sorted(ref["kept"])
+    assert fit.fit.deviance == pytest.approx(ref["reml"], rel=1e-7)
+    sat = ref["satterthwaite"]
+    _close(fit.tests["F"], sat["F"], 1e-4)
+    _close(fit.tests["df2"], sat["df2"], 1e-4)
+    _close(fit.tests["p"], sat["p"], 1e-4)
+
+
 def test_friedman_and_wilcoxon_match_r(nat):
     """friedman.test and wilcox.test(paired, exact=FALSE, correct=TRUE) + Holm (rtol 1e-9)."""
     fr = analysis.friedman(nat, "value", "method", "participant_id").iloc[0]

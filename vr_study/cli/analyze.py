@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reproduce a published analysis (labelled so; not valid with "
                         "replicate clips or method preferences)")
     p.add_argument("--calibration-sims", type=int, default=200,
-                   help="null studies for the report's validity panel (default 200; 0: none)")
+                   help="null studies per rated item for the report's validity panel "
+                        "(default 200, the mixed model on 10 of them; 0: none)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
@@ -92,7 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
     c.add_argument("--effect", action="append", default=[],
                    help="power: FACTOR=POINTS (levels spread evenly over POINTS rating "
-                        "points) or FACTOR=LEVEL:POINTS,...; repeatable")
+                        "points) or FACTOR=LEVEL:POINTS,...; interaction: A:B=POINTS "
+                        "(difference of differences of the corner cells) or "
+                        "A:B=LEVEL*LEVEL:POINTS,...; repeatable")
     c.add_argument("--clips-per-cell", type=int, default=None,
                    help="power: distinct clips per condition (default: the spec's "
                         "trials.repetitions)")
@@ -165,7 +168,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from analysis.report import ReportOptions, build_report
 
     _check_table(Path(args.data))
-    data, note = _read_input(args)
+    data, note, layout = _read_input(args)
     print(note)
     _check_values(data, args)
     metrics = None
@@ -185,7 +188,13 @@ def _analyze(args: argparse.Namespace) -> int:
                          simulated=True if args.simulated else None,
                          source=str(args.data), progress=True, jobs=args.jobs,
                          art_error="pooled" if args.art_pooled else "strata",
-                         calibration_sims=max(args.calibration_sims, 0))
+                         calibration_sims=max(args.calibration_sims, 0),
+                         input_layout={"kind": layout.kind, "tool": layout.tool,
+                                       "forced": layout.forced, "note": note,
+                                       "items": list(layout.items),
+                                       "item_columns": list(layout.item_columns),
+                                       "renamed": dict(layout.renamed),
+                                       "ignored": list(layout.ignored)})
     if args.jobs < 1:
         raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
     data, excluded = _exclusions(args, data)
@@ -240,7 +249,8 @@ def _codebook(spec: str):
 
 
 def _read_input(args: argparse.Namespace):
-    """The long response table from any layout, and the one line saying how it was read."""
+    """The long response table from any layout, the line saying how it was read, and the
+    layout (kept in results.json)."""
     from analysis.tidy import apply_item_info, parse_scale, read_responses
 
     data, layout = read_responses(args.data, args.columns, layout=args.layout,
@@ -252,7 +262,7 @@ def _read_input(args: argparse.Namespace):
     note = layout.explain()
     if layout.notes:
         note += "\n" + "\n".join(f"note: {n}" for n in layout.notes)
-    return data, note
+    return data, note, layout
 
 
 # ---------------------------------------------------------------- input checks (no half-written report)

@@ -140,7 +140,8 @@ def _power(args) -> int:
         item = args.item or items[0]
         d = ratings[ratings["item"] == item].reset_index(drop=True)
         clip = "clip_id" if "clip_id" in d.columns and d.groupby(list(FACTORS))["clip_id"].nunique().max() > 1 else None
-        fit = study_model(d, "rating", _factors(d), SUBJECT, clip=clip)
+        # every variance estimated above zero, not only those the LRT rule keeps
+        fit = study_model(d, "rating", _factors(d), SUBJECT, clip=clip, simplify="singular")
         w = world_from_fit(fit, float(d["rating"].mean()), _factors(d))
         mean, sd, source = w.mean, w.sd, f"pilot {args.pilot} item {item} ({fit.structure})"
     if args.sd:
@@ -153,7 +154,7 @@ def _power(args) -> int:
     print(f"power at N = {n} ({len(spec.cells)} cells x {k} clip(s); SDs from {source}: "
           + ", ".join(f"{a} {b:.2f}" for a, b in sd.items()) + f"; alpha {args.alpha}):")
     for r in table.itertuples():
-        mark = " (effect)" if any(f in world.effects for f in r.term.split(":")) and ":" not in r.term else ""
+        mark = " (effect)" if r.term in world.effects else ""
         print(f"  {r.label:48s} {r.term:16s} {r.power:6.3f}  n={r.n_sims}{mark}")
     needed = {}
     for f in world.effects:
