@@ -44,7 +44,12 @@ MAX_WS_TEXT = 4096
 
 
 class MissingThreeJs(RuntimeError):
-    """three.js is not installed where the server serves it from."""
+    """three.js is not installed where the server serves it from (``path``: the missing file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fix = f"run `npm ci` in {HERE.parent} (scripts/install.sh does it)"
+        super().__init__(f"{path} is missing: three.js is not installed; {self.fix}")
 
 
 @dataclass
@@ -105,8 +110,7 @@ class WebXRConfig:
 def check_three(three_dir: Path = THREE_DIR) -> None:
     """Raise :class:`MissingThreeJs` (one line saying how to fix it) when three.js is absent."""
     if not (Path(three_dir) / "three.module.js").is_file():
-        raise MissingThreeJs(f"three.js is not installed ({three_dir}/three.module.js is missing); "
-                             f"run `npm ci` in {HERE.parent} (scripts/install.sh does it)")
+        raise MissingThreeJs(Path(three_dir) / "three.module.js")
 
 
 def add_webxr(app: FastAPI, config: WebXRConfig) -> FastAPI:

@@ -3,13 +3,13 @@
 // header and payload are the pose stream's own bytes (docs/stream.md, vr_study/stream/protocol.py):
 //   pose  "VRPS": <4sHHHxxIQdf> magic, version, layout, E, epoch, seq, time_s, fps (36 bytes),
 //                 payload float32 LE: full pose 55x3 (rad), transl 3 (m), expression E
-//   cue   "VRAC": <4sHxxIQdd> magic, version, epoch, cue id, start_s, offset_s (32 bytes),
+//   cue   "VRAC": <4sHxxIQdd> magic, version, epoch, cue id, start_s, offset_s (36 bytes),
 //                 payload JSON {"audio": path, "library": path or null}
 // Returns null for anything off-protocol (the page counts those), never throws.
 export const VERSION = 1;
 export const LAYOUT_SMPLX = 1;
 export const POSE_HEADER_SIZE = 36;
-export const CUE_HEADER_SIZE = 32;
+export const CUE_HEADER_SIZE = 36;
 export const POSE_FLOATS = 165;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
