@@ -224,3 +224,89 @@ def test_page_draws_the_avatar_where_our_skinning_puts_it(site, browser, body):
     assert (drawn & other).sum() / (drawn | other).sum() < iou - 0.05
     ctx.close()
     release(site)
+
+
+def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, browser):
+    import threading
+
+    ctx, page = open_paired(browser, site)
+    fps, n = 30.0, 75
+    t = np.arange(n) / fps
+    angle = -0.3 - 0.8 * np.sin(2 * np.pi * t / 2.0)           # left shoulder swinging, radians
+    poses = np.zeros((n, 55, 3))
+    poses[:, 16, 2] = angle
+    start = time.monotonic() + 0.3
+    sender = threading.Thread(target=publish, args=(site["pub"], "walker", poses, fps, start))
+    sender.start()
+    samples = []
+    while sender.is_alive():
+        before = time.monotonic()
+        s = page.evaluate("(() => { const a = vrStudy.avatars.walker; return a && "
+                          "{d: a.displayS, z: a.fullPose[16 * 3 + 2], age: a.age_s}; })()")
+        after = time.monotonic()
+        if s:
+            samples.append((before, after, s))
+        time.sleep(0.05)
+    sender.join()
+    inside = [(b, a, s) for b, a, s in samples if start + 0.1 < s["d"] < start + t[-1] and s["age"] == 0]
+    assert len(inside) >= 10, samples
+    for before, after, s in inside:
+        # the page's display time is on the server's clock: at most a few frames behind "now"
+        assert before - 0.15 < s["d"] < after + 0.02, (before, s["d"], after)
+        # and the pose it shows is the stream's, interpolated at that time (slerp about one axis = linear)
+        assert s["z"] == pytest.approx(np.interp(s["d"], start + t, angle), abs=2e-4)
+    wait_for(page, f"vrStudy.avatars.walker.stats.received === {n}")
+    stats = page.evaluate("vrStudy.avatars.walker.stats")
+    assert stats["gaps"] == 0 and stats["duplicates"] == 0 and page.evaluate("vrStudy.malformed") == 0
+    # the publisher went quiet: the last pose is held and its age grows
+    wait_for(page, "vrStudy.avatars.walker.age_s > 0.2")
+    assert page.evaluate("vrStudy.avatars.walker.fullPose[16 * 3 + 2]") == pytest.approx(angle[-1], abs=1e-6)
+    ctx.close()
+    release(site)
+
+
+def test_audio_cue_starts_the_speech_at_the_cue_time(site, browser):
+    ctx, page = open_paired(browser, site)
+    pub = site["pub"]
+    publish(pub, "speaker", np.zeros((3, 55, 3)), 30.0, time.monotonic())
+    start = time.monotonic() + 0.8
+    pub.send_audio_cue("speaker", start, 0.0, str(site["audio"] / "hello.wav"))
+    pub.send_audio_cue("speaker", start, 0.0, str(site["tmp"] / "secret.wav"))     # not in an allowed folder
+    rec = wait_for(page, "vrStudy.audio.length === 2 && vrStudy.audio[0].heard_s && vrStudy.audio[1].error "
+                         "&& vrStudy.audio")
+    played, refused = rec
+    assert played["error"] is None and played["start_s"] == pytest.approx(start, abs=1e-6)
+    # scheduled on the audio clock for the cue's start (mapped through the clock offset) ...
+    assert played["scheduled_s"] == pytest.approx(start, abs=0.02)
+    # ... and heard in the page's output (first non-silent analyser frame) within a few frames of it
+    assert -0.02 < played["heard_s"] - start < 0.2, played["heard_s"] - start
+    assert "403" in refused["error"]
+    ctx.close()
+    release(site)
+
+
+def test_enter_and_exit_vr_with_an_emulated_headset(site, browser):
+    if not IWER.exists():
+        pytest.skip("run `npm ci` (iwer, the WebXR emulator, is a dev dependency)")
+    # Meta's Immersive Web Emulation Runtime stands in for a headset (tests only)
+    script = IWER.read_text() + "\n;new IWER.XRDevice(IWER.metaQuest3).installRuntime({forceInstall: true});\n"
+    ctx, page = open_paired(browser, site, init_script=script)
+    assert page.evaluate("vrStudy.xr.supported") is True
+    assert page.is_visible("#enter-vr")
+    publish(site["pub"], "vr", np.zeros((3, 55, 3)), 30.0, time.monotonic())
+    page.click("#enter-vr")
+    wait_for(page, "vrStudy.xr.active && vrStudy.xrFrames > 10")
+    assert page.evaluate("vrStudy.xr.referenceSpace") == "local-floor"
+    assert page.inner_text("#enter-vr") == "Exit VR"
+    # the XR camera is the headset's (IWER's Quest 3 stands at 1.6 m): eye height from the view matrix
+    view = np.asarray(page.evaluate("vrStudy.camera.view")).reshape(4, 4).T
+    assert np.linalg.inv(view)[1, 3] == pytest.approx(1.6, abs=0.2)
+    inline_frames = page.evaluate("vrStudy.frames")
+    page.dispatch_event("#enter-vr", "click")      # the emulator's view now covers the page: click in the DOM
+    wait_for(page, "!vrStudy.xr.active")
+    xr_frames = page.evaluate("vrStudy.xrFrames")
+    wait_for(page, f"vrStudy.frames > {inline_frames + 5}")             # back to the inline view, still drawing
+    assert page.evaluate("vrStudy.xrFrames") == xr_frames
+    assert page.evaluate("vrStudy.xr.sessions") == 1 and page.inner_text("#enter-vr") == "Enter VR"
+    ctx.close()
+    release(site)
