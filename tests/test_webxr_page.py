@@ -123,6 +123,21 @@ def release(site) -> None:
     release_tablet(site["server"].app.state.tablet, site["sid"], "test")
 
 
+@pytest.fixture()
+def headset(browser, site):
+    """Opens a paired page (see :func:`open_paired`); closes it and releases the session afterwards."""
+    opened = []
+
+    def open_(init_script: str | None = None):
+        ctx, page = open_paired(browser, site, init_script)
+        opened.append(ctx)
+        return page
+    yield open_
+    for ctx in opened:
+        ctx.close()
+    release(site)
+    
+
 def publish(pub, avatar: str, poses: np.ndarray, fps: float, start_s: float, transl=None, expr=None) -> None:
     """Publish ``poses`` (T, 55, 3) in real time: pose i for presentation at start_s + i / fps."""
     for i, pose in enumerate(poses):
@@ -133,7 +148,7 @@ def publish(pub, avatar: str, poses: np.ndarray, fps: float, start_s: float, tra
                  np.zeros(10) if expr is None else expr[i])
 
 
-def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, browser):
+def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, browser, headset):
     host, port = site["server"].removeprefix("https://").split(":")
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
@@ -153,13 +168,11 @@ def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, br
     assert "No session has the code" in page.inner_text("body")
     c.close()
 
-    ctx2, page = open_paired(browser, site)
+    page = headset()
     assert page.evaluate("window.isSecureContext") is True
     # paired: only .wav files inside the allowed folders
     assert page.goto(f"{site['server']}/w/audio?path={site['tmp'] / 'secret.wav'}").status == 403
     assert page.goto(f"{site['server']}/w/audio?path={site['audio'] / 'hello.wav'}").status == 200
-    ctx2.close()
-    release(site)
 
 
 def _silhouette_reference(body, pose: np.ndarray, view: np.ndarray, proj: np.ndarray, size: tuple[int, int]
@@ -185,8 +198,8 @@ def _silhouette_reference(body, pose: np.ndarray, view: np.ndarray, proj: np.nda
     return np.asarray(img) > 0
 
 
-def test_page_draws_the_avatar_where_our_skinning_puts_it(site, browser, body):
-    ctx, page = open_paired(browser, site)
+def test_page_draws_the_avatar_where_our_skinning_puts_it(site, headset, body):
+    page = headset()
     pose = np.zeros((55, 3))
     pose[16] = [0, 0, -1.1]          # left shoulder: arm down
     pose[17] = [0, 0, 0.6]           # right shoulder: arm half up
@@ -222,14 +235,12 @@ def test_page_draws_the_avatar_where_our_skinning_puts_it(site, browser, body):
     # a different pose does not match: the comparison can fail
     other = _silhouette_reference(body, np.zeros((55, 3)), view, proj, (rgb.shape[1], rgb.shape[0]))
     assert (drawn & other).sum() / (drawn | other).sum() < iou - 0.05
-    ctx.close()
-    release(site)
 
 
-def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, browser):
+def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headset):
     import threading
 
-    ctx, page = open_paired(browser, site)
+    page = headset()
     fps, n = 30.0, 75
     t = np.arange(n) / fps
     angle = -0.3 - 0.8 * np.sin(2 * np.pi * t / 2.0)           # left shoulder swinging, radians
@@ -261,12 +272,10 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, browse
     # the publisher went quiet: the last pose is held and its age grows
     wait_for(page, "vrStudy.avatars.walker.age_s > 0.2")
     assert page.evaluate("vrStudy.avatars.walker.fullPose[16 * 3 + 2]") == pytest.approx(angle[-1], abs=1e-6)
-    ctx.close()
-    release(site)
 
 
-def test_audio_cue_starts_the_speech_at_the_cue_time(site, browser):
-    ctx, page = open_paired(browser, site)
+def test_audio_cue_starts_the_speech_at_the_cue_time(site, headset):
+    page = headset()
     pub = site["pub"]
     publish(pub, "speaker", np.zeros((3, 55, 3)), 30.0, time.monotonic())
     start = time.monotonic() + 0.8
@@ -278,19 +287,18 @@ def test_audio_cue_starts_the_speech_at_the_cue_time(site, browser):
     assert played["error"] is None and played["start_s"] == pytest.approx(start, abs=1e-6)
     # scheduled on the audio clock for the cue's start (mapped through the clock offset) ...
     assert played["scheduled_s"] == pytest.approx(start, abs=0.02)
-    # ... and heard in the page's output (first non-silent analyser frame) within a few frames of it
-    assert -0.02 < played["heard_s"] - start < 0.2, played["heard_s"] - start
+    # ... and heard (first animation frame whose analyser window is not silent) within a few frames of it;
+    # the analyser sees samples when they are rendered, up to the output latency before the speaker does
+    assert -0.08 < played["heard_s"] - start < 0.2, played["heard_s"] - start
     assert "403" in refused["error"]
-    ctx.close()
-    release(site)
 
 
-def test_enter_and_exit_vr_with_an_emulated_headset(site, browser):
+def test_enter_and_exit_vr_with_an_emulated_headset(site, headset):
     if not IWER.exists():
         pytest.skip("run `npm ci` (iwer, the WebXR emulator, is a dev dependency)")
     # Meta's Immersive Web Emulation Runtime stands in for a headset (tests only)
     script = IWER.read_text() + "\n;new IWER.XRDevice(IWER.metaQuest3).installRuntime({forceInstall: true});\n"
-    ctx, page = open_paired(browser, site, init_script=script)
+    page = headset(script)
     assert page.evaluate("vrStudy.xr.supported") is True
     assert page.is_visible("#enter-vr")
     publish(site["pub"], "vr", np.zeros((3, 55, 3)), 30.0, time.monotonic())
@@ -308,5 +316,3 @@ def test_enter_and_exit_vr_with_an_emulated_headset(site, browser):
     wait_for(page, f"vrStudy.frames > {inline_frames + 5}")             # back to the inline view, still drawing
     assert page.evaluate("vrStudy.xrFrames") == xr_frames
     assert page.evaluate("vrStudy.xr.sessions") == 1 and page.inner_text("#enter-vr") == "Enter VR"
-    ctx.close()
-    release(site)
