@@ -61,7 +61,7 @@ class WebXRConfig:
     a cue's ``library`` path is looked up. ``model_loader``: returns a
     :class:`~questionnaires.webxr_model.WebModel` (called once, on the first request).
     ``panel_factory``: session id -> a :class:`vr_study.xr.panel_source.PanelSource` (None:
-    no panels). ``three_dir``: three.js's ``build`` folder.
+    no panels). ``three_dir``: three.js's ``build`` folder (None: :data:`THREE_DIR`).
     """
 
     bridge: PoseBridge
@@ -69,7 +69,7 @@ class WebXRConfig:
     audio_roots: list[Path] = field(default_factory=list)
     library_dir: Path | None = None
     panel_factory: Callable[[int], Any] | None = None
-    three_dir: Path = THREE_DIR
+    three_dir: Path | None = None
     _model: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _panels: dict = field(default_factory=dict)
@@ -107,14 +107,17 @@ class WebXRConfig:
         return None
 
 
-def check_three(three_dir: Path = THREE_DIR) -> None:
-    """Raise :class:`MissingThreeJs` (one line saying how to fix it) when three.js is absent."""
+def check_three(three_dir: Path | None = None) -> None:
+    """Raise :class:`MissingThreeJs` (one line saying how to fix it) when three.js is absent
+    from ``three_dir`` (default :data:`THREE_DIR`)."""
+    three_dir = THREE_DIR if three_dir is None else three_dir
     if not (Path(three_dir) / "three.module.js").is_file():
         raise MissingThreeJs(Path(three_dir) / "three.module.js")
 
 
 def add_webxr(app: FastAPI, config: WebXRConfig) -> FastAPI:
     """Add the WebXR routes to a tablet app (:func:`questionnaires.tablet.create_app`)."""
+    config.three_dir = THREE_DIR if config.three_dir is None else config.three_dir
     check_three(config.three_dir)
     app.state.webxr = config
     app.mount("/w/static", StaticFiles(directory=str(STATIC)), name="webxr-static")
@@ -149,6 +152,12 @@ async def join(ctx: Ctx, request: Request) -> Response:
     r = await tablet_participant.join(ctx, request)
     if r.status_code == 303:
         r.headers["location"] = "/w/"
+    elif isinstance(r, HTMLResponse):             # the join form again (wrong code): it posts here
+        body = bytes(r.body).replace(b'action="/t/join"', b'action="/w/join"')
+        out = HTMLResponse(body, r.status_code)
+        out.raw_headers = [(k, v) for k, v in r.raw_headers if k != b"content-length"] + [
+            (b"content-length", str(len(body)).encode())]
+        return out
     return r
 
 

@@ -166,6 +166,7 @@ def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, br
     page.fill("#code", "AAA-BBB-CCC")
     page.click("button[type=submit]")
     assert "No session has the code" in page.inner_text("body")
+    assert page.get_attribute("form", "action") == "/w/join"           # typing again stays on the headset's form
     c.close()
 
     page = headset()
