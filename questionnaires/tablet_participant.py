@@ -28,7 +28,9 @@ from starlette.concurrency import run_in_threadpool
 
 from questionnaires import tokens
 from questionnaires.instruments import Instrument
-from questionnaires.scoring import AnswerError, validate_answers
+from questionnaires.scoring import AnswerError
+from questionnaires.submission import (TABLET, CheckedScreen, ScreenRefused, answer_channel, check_prompt, load_prompt,
+                                      refusal_for)
 from questionnaires.tablet_context import (TABLET_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, RowId, TabletContext,
                                            first, form_body, grouped_code, normal_code, set_cookie)
 from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok, device_hash, device_id
@@ -82,11 +84,13 @@ def _locked(ctx: TabletContext, request: Request, code: str, seconds: float, why
 
 
 def tablet_state(ctx: TabletContext, session_id: int) -> dict[str, Any]:
-    """What the waiting page needs: session status and the oldest open prompt."""
+    """What the waiting page needs: session status and the oldest open prompt (``answer_in``:
+    ``tablet`` or ``headset``; a headset prompt's page asks the participant to answer there)."""
     info = ctx.db.session(session_id)
     prompts = ctx.db.open_prompts(session_id)
     return {"session_status": info.status, "ended": info.status in ENDED_STATES,
-            "prompt_id": prompts[0].prompt_id if prompts else None, "open_prompts": len(prompts)}
+            "prompt_id": prompts[0].prompt_id if prompts else None, "open_prompts": len(prompts),
+            "answer_in": answer_channel(prompts[0]) if prompts else None}
 
 
 def _refused(ctx: TabletContext, reason: str) -> HTMLResponse:
@@ -222,15 +226,21 @@ def _form_ctx(ctx: TabletContext, session_id: int, prompt, inst: Instrument,  # 
                 **_progress(ctx, session_id, prompt), **_attention(prompt, inst))
 
 
-def _load_prompt(ctx: TabletContext, session_id: int, prompt_id: int):  # noqa: ANN202
-    """(prompt, refusal response or None)."""
-    try:
-        p = ctx.db.prompt(prompt_id)
-    except UnknownPrompt:
-        return None, ctx.message("Not found", "There is no such questionnaire.", 404, kind="error")
-    if p.session_id != session_id:
-        return None, _refused(ctx, "This questionnaire belongs to another session.")
-    return p, None
+#: How a refused screen is answered: status, title, ``X-Submission`` header (None: none), kind.
+_REFUSAL_REPLY = {"not_found": (404, "Not found", None, "error"),
+                  "closed": (409, "Already recorded", "closed", "info"),
+                  "duplicate": (409, "Already recorded", "duplicate", "info"),
+                  "unknown_instrument": (500, "Questionnaire missing", None, "error"),
+                  "invalid": (422, "Cannot save", "invalid", "error"),
+                  "other_channel": (409, "Answer in the headset", "other_channel", "info")}
+
+
+def _refusal_page(ctx: TabletContext, e: ScreenRefused) -> HTMLResponse:
+    """The page for a screen :mod:`questionnaires.submission` refused."""
+    if e.reason == "other_session":
+        return _refused(ctx, str(e))
+    status, title, header, kind = _REFUSAL_REPLY[e.reason]
+    return ctx.message(title, str(e), status, kind=kind, headers={"X-Submission": header} if header else None)
 
 
 @router.get("/t/prompt/{prompt_id}")
@@ -239,12 +249,15 @@ async def prompt_page(ctx: Ctx, prompt_id: RowId, request: Request) -> Response:
         sid = tablet_session(ctx, request)
         if sid is None:
             return _refused(ctx, "This tablet has not joined a session.")
-        p, refusal = _load_prompt(ctx, sid, prompt_id)
-        if refusal is not None:
-            return refusal
+        try:
+            p = load_prompt(ctx.db, sid, prompt_id)
+        except ScreenRefused as e:
+            return _refusal_page(ctx, e)
         if p.status != "open":
             return ctx.message("Already done", "This questionnaire was already answered or closed. "
                                "Nothing was changed.", 200)
+        if answer_channel(p) != TABLET:
+            return ctx.page("headset.html", prompt=p)
         inst = ctx.instruments.get(p.instrument_id)
         if inst is None:
             return ctx.message("Questionnaire missing", f"Unknown questionnaire '{p.instrument_id}'. "
@@ -266,31 +279,28 @@ async def submit(ctx: Ctx, prompt_id: RowId, request: Request) -> Response:
     submission_id = first(form, "submission_id").strip()
     client = f"{request.client.host if request.client else '?'} {request.headers.get('user-agent', '')[:80]}"
 
-    def check() -> Response | dict[str, Any]:
-        """A refusal page, or the validated answers to store."""
-        p, refusal = _load_prompt(ctx, sid, prompt_id)
-        if refusal is not None:
-            return refusal
+    def check() -> Response | CheckedScreen:
+        """A refusal page, or the validated screen to store (:mod:`questionnaires.submission`)."""
+        try:
+            p = load_prompt(ctx.db, sid, prompt_id)
+        except ScreenRefused as e:
+            return _refusal_page(ctx, e)
         if first(form, "prompt_id", str(prompt_id)) != str(prompt_id):
             return ctx.message("Cannot save", "The form does not belong to this page. Please reload.", 400,
                                kind="error")
         if not submission_id or len(submission_id) > 128:
             return ctx.message("Cannot save", "The form was incomplete (no submission id). Please reload.",
                                400, kind="error")
-        if p.status != "open":
-            return ctx.message("Already recorded", "These answers were already recorded; nothing was changed.",
-                               409, headers={"X-Submission": "closed"})
-        inst = ctx.instruments.get(p.instrument_id)
-        if inst is None:
-            return ctx.message("Questionnaire missing", f"Unknown questionnaire '{p.instrument_id}'.", 500,
-                               kind="error")
         raw = {k: v for k, v in form.items() if k not in FORM_FIELDS}
         try:
-            return validate_answers(inst, raw)
+            return check_prompt(p, ctx.instruments, raw, TABLET)
+        except ScreenRefused as e:
+            return _refusal_page(ctx, e)
         except AnswerError as e:
             values = {k: v[0] for k, v in raw.items() if v}
             r = ctx.page("form.html", 422, request=request,
-                         **_form_ctx(ctx, sid, p, inst, values, e.problems, submission_id))
+                         **_form_ctx(ctx, sid, p, ctx.instruments[p.instrument_id], values, e.problems,
+                                     submission_id))
             r.headers["X-Submission"] = "invalid"
             return r
 
@@ -300,16 +310,10 @@ async def submit(ctx: Ctx, prompt_id: RowId, request: Request) -> Response:
         return checked
     t_checked = time.perf_counter()
     try:  # the reply waits for the commit (durable) without holding a worker thread
-        receipt = await asyncio.wrap_future(ctx.committer.submit_future(prompt_id, checked, submission_id, client))
-    except DuplicateSubmission:
-        return ctx.message("Already recorded", "These answers were already recorded; nothing was changed.",
-                           409, headers={"X-Submission": "duplicate"})
-    except PromptClosed:
-        return ctx.message("Already recorded", "This questionnaire was already answered or closed; "
-                           "nothing was changed.", 409, headers={"X-Submission": "closed"})
-    except (InvalidAnswer, UnknownPrompt) as e:
-        return ctx.message("Cannot save", f"The answers could not be stored ({e}). Nothing was changed; "
-                           "please call the experimenter.", 422, kind="error", headers={"X-Submission": "invalid"})
+        receipt = await asyncio.wrap_future(ctx.committer.submit_future(prompt_id, checked.answers, submission_id,
+                                                                        client))
+    except (DuplicateSubmission, PromptClosed, InvalidAnswer, UnknownPrompt) as e:
+        return _refusal_page(ctx, refusal_for(e))
     r = RedirectResponse("/t/", status_code=303)
     r.headers["X-Submission"] = "stored"
     # milliseconds checking the screen (prompt, cookie's session, instrument), waiting for the

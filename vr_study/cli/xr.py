@@ -51,6 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--head-pose", default="0,1.6,0", help="'x,y,z[,qx,qy,qz,qw]' in STAGE, metres")
     sim.add_argument("--eye-size", default="640x720", help="per-eye image size WxH in pixels")
     sim.add_argument("--unpaced", action="store_true", help="do not keep to 90 Hz (run as fast as possible)")
+    sim.add_argument("--input-script", metavar="FILE",
+                     help="scripted hands, head turns and panel keys (JSON Lines, see vr_study.xr.sim_input); "
+                          "on a terminal the arrow keys, Enter and Backspace work too")
+    q = r.add_argument_group("in-headset questionnaires")
+    q.add_argument("--questionnaires", metavar="STUDY_OR_DB",
+                   help="show the session's headset prompts as a panel: the study spec (.yaml) or its database")
+    q.add_argument("--participant", help="whose session's prompts to show (with --questionnaires)")
+    q.add_argument("--instruments", metavar="DIR",
+                   help="extra instrument folder (default: the spec's questionnaires.instruments_dir)")
+    q.add_argument("--panel-px-per-deg", type=float, default=25.0,
+                   help="the headset's pixels per degree; sets the panel's texture size (default 25)")
     r.set_defaults(func=_run)
 
     b = xsub.add_parser("build-test-runtime", help="compile the headless OpenXR test runtime and its manifest")
@@ -121,6 +132,61 @@ def _load_source(args):
     return ClipPoseSource(clip, avatar_id=(args.avatar or ["agent"])[0]), audio, float(clip.meta.audio_offset_s or 0.0)
 
 
+def _questionnaire_panel(args):
+    """The session's in-headset questionnaire panel (``--questionnaires``), or None.
+
+    The one place where questionnaires are wired into the renderer: the panel reads the
+    study database and the instruments, the renderer only draws it and reports pointers.
+    """
+    from pathlib import Path
+
+    from vr_study.errors import InputError
+
+    if not args.questionnaires:
+        if args.participant:
+            raise InputError(None, "--participant", "is only used with --questionnaires",
+                             "add --questionnaires STUDY.yaml, or leave --participant out")
+        return None
+    if not args.participant:
+        raise InputError(None, "--questionnaires", "needs --participant", "add --participant ID (e.g. P07)")
+    if not args.panel_px_per_deg or not 5 <= args.panel_px_per_deg <= 80:
+        raise InputError(None, "--panel-px-per-deg", f"is {args.panel_px_per_deg}",
+                         "give the headset's pixels per degree, 5..80 (Quest 3: 25)")
+    from questionnaires.headset_panel import QuestionnairePanel
+    from questionnaires.instruments import load_instruments
+    from questionnaires.panel_layout import PanelGeometry
+    from vr_study.storage import StudyDatabase
+
+    target = args.questionnaires
+    extra = Path(args.instruments) if args.instruments else None
+    if target.endswith((".yaml", ".yml")):
+        from vr_study.study.spec import load_spec
+        spec = load_spec(target)
+        database = spec.database
+        if extra is None and spec.questionnaires.instruments_dir:
+            extra = spec.resolve(spec.questionnaires.instruments_dir)
+    else:
+        if "://" not in target and not Path(target).is_file():
+            raise InputError(target, "--questionnaires", "does not exist",
+                             "give the study spec (.yaml) or its database file")
+        database = target
+    instruments = load_instruments()
+    if extra is not None:
+        instruments.update(load_instruments(extra))
+    db = StudyDatabase(database)
+    try:
+        pid = db.check_participant_id(args.participant)
+        sessions = [x for x in db.sessions_for(pid) if x.status != "superseded"]
+        if not sessions:
+            raise InputError(database, "--participant", f"{pid} has no session in this database",
+                             "start the session first (vr-study study run), then the renderer")
+    except BaseException:
+        db.close()
+        raise
+    return QuestionnairePanel(db, instruments, sessions[-1].session_id,
+                              geometry=PanelGeometry(px_per_deg=args.panel_px_per_deg))
+
+
 def _run(args) -> int:
     from pathlib import Path
 
@@ -134,7 +200,15 @@ def _run(args) -> int:
         head = parse_pose(args.head_pose)
     except ValueError as e:
         raise InputError(None, "--head-pose", f"is {args.head_pose!r} ({e})", "e.g. 0,1.6,0") from None
+    input_script = []
+    if args.input_script:
+        if not args.simulate:
+            raise InputError(None, "--input-script", "is for the simulator",
+                             "add --simulate (the headless test runtime reads XR_HEADLESS_INPUT_SCRIPT)")
+        from vr_study.xr.sim_input import read_input_script
+        input_script = read_input_script(args.input_script)
     source, audio, audio_offset = _load_source(args)
+    panel_source = _questionnaire_panel(args)  # an in-VR panel (vr_study.xr.panel_source.PanelSource)
 
     from vr_study.xr.audio_schedule import open_audio_output
     from vr_study.xr.avatar import load_avatar_body_model
@@ -166,8 +240,8 @@ def _run(args) -> int:
             from vr_study.xr.simulator import SimulatorConfig, run_simulator
             cfg = SimulatorConfig(eye_size=eye_size, head_pose=head, frames=args.frames, paced=not args.unpaced,
                                   capture_dir=Path(args.capture_dir) if args.capture_dir else None,
-                                  capture_every=args.capture_every)
-            summary = run_simulator(cfg, make_presenter, log)
+                                  capture_every=args.capture_every, input_script=input_script)
+            summary = run_simulator(cfg, make_presenter, log, panel_source=panel_source)
             report["mode"] = "simulator"
             report["exit_reason"] = "frames done" if args.frames else "clip finished"
         else:
@@ -179,7 +253,8 @@ def _run(args) -> int:
                 os.environ["XR_HEADLESS_CAPTURE_EVERY"] = str(max(1, args.capture_every))
             from vr_study.xr.session import NoRuntimeError, XrRunConfig, XrRuntimeError, XrSessionError, run_xr
             try:
-                result = run_xr(XrRunConfig(binding=args.binding, frames=args.frames), make_presenter, log)
+                result = run_xr(XrRunConfig(binding=args.binding, frames=args.frames), make_presenter, log,
+                                panel_source=panel_source)
             except NoRuntimeError as e:
                 raise InputError(None, None, str(e)) from None
             except XrSessionError as e:
@@ -193,6 +268,9 @@ def _run(args) -> int:
                           gl_renderer=result.gl_renderer, exit_reason=result.exit_reason,
                           states=result.states)
     finally:
+        if panel_source is not None:
+            panel_source.close()
+            panel_source.db.close()
         stats = source.stats()
         source.close()
         if audio_out is not None:

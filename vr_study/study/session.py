@@ -3,7 +3,9 @@
 For each step (lowest trial index not yet done): ``trial_start`` -> present the stimulus
 (or run the interaction: agent turns spoken by TTS with motion from the trial's method,
 participant turns ended by voice activity or the experimenter's key) -> open each
-questionnaire prompt in turn and wait for the tablet's answer -> ``done``. Everything is
+questionnaire prompt in turn and wait for its answer (on the tablet, or on the headset's panel
+for instruments the spec's ``questionnaires.mode``/``headset`` routes there; the prompt's
+context says which under ``answer_in``) -> ``done``. Everything is
 recorded in the study database as it happens; LSL markers mark trial start, stimulus onset
 and each response.
 
@@ -32,7 +34,7 @@ from vr_study.study.drivers import StimulusDriver
 from vr_study.study.markers import MarkerSink, NoMarkers
 from vr_study.study.plan import build_plan
 from vr_study.study.quality import CHECK_RESULT_EVENT, check_failures
-from vr_study.study.spec import AgentTurn, ParticipantTurn, StudySpec
+from vr_study.study.spec import ANSWER_CHANNEL_KEY, AgentTurn, ParticipantTurn, StudySpec
 from vr_study.study.stimuli import clips_by_cell
 from vr_study.study.tts import TtsBackend
 from vr_study.study.turns import TimedTurn, TurnDetector
@@ -317,11 +319,14 @@ class SessionRunner:
                 context[key] = step.extra[key]
         for instrument in step.questionnaires:
             self.checkpoint(step)
-            pid = self.db.open_prompt(self.session_id, step.trial_index, instrument, context)
+            channel = self.spec.questionnaires.channel(instrument)
+            pid = self.db.open_prompt(self.session_id, step.trial_index, instrument,
+                                      {**context, ANSWER_CHANNEL_KEY: channel})
             prompt = self.db.prompt(pid)
             if prompt.status == "answered":
                 continue
-            self.log(f"  waiting for {instrument} (prompt {pid}, tablet code {self.info.code})")
+            self.log(f"  waiting for {instrument} (prompt {pid}, "
+                     + ("in the headset)" if channel == "headset" else f"tablet code {self.info.code})"))
             if self.answerer is not None:
                 threading.Thread(target=self.answerer, args=(prompt,), daemon=True).start()
             deadline = time.monotonic() + self.spec.questionnaires.timeout_s

@@ -25,6 +25,9 @@ KNOWN_METHODS = ("emage", "talkshow", "amuse", "reconstruction", "prosody", "gro
 KNOWN_INSTRUMENTS = ("trial_ratings", "emotion_recognition", "face_quality", "sam", "godspeed", "ipq",
                      "ho_macdorman")
 _ID = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
+#: The prompt-context key that says where a prompt is answered (``tablet`` or ``headset``; absent
+#: means tablet): the session runner sets it from ``questionnaires.mode``/``headset``/``tablet``.
+ANSWER_CHANNEL_KEY = "answer_in"
 
 
 class SpecError(InputError):
@@ -122,6 +125,36 @@ class QuestionnaireSpec(_Strict):
     after_block: list[str] = Field(default_factory=list)
     after_session: list[str] = Field(default_factory=lambda: ["godspeed", "ipq", "ho_macdorman"])
     timeout_s: float = Field(default=900.0, gt=0, description="how long to wait for one screen")
+    mode: Literal["tablet", "headset"] = Field(
+        default="tablet", description="where screens are answered: on the tablet, or on a panel in the headset")
+    headset: list[str] = Field(default_factory=list,
+                               description="instruments answered in the headset although mode is tablet")
+    tablet: list[str] = Field(default_factory=list,
+                              description="instruments answered on the tablet although mode is headset")
+
+    @model_validator(mode="after")
+    def _channels(self):
+        for name, ids, other in (("headset", self.headset, "tablet"), ("tablet", self.tablet, "headset")):
+            dup = sorted({x for x in ids if ids.count(x) > 1})
+            if dup:
+                raise ValueError(_Located(("questionnaires", name), f"lists {dup[0]!r} twice"))
+            if ids and self.mode == name:
+                raise ValueError(_Located(("questionnaires", name),
+                                          f"lists instruments for the {name} while mode is already {name}; "
+                                          f"remove the list or set mode: {other}"))
+        both = [x for x in self.headset if x in self.tablet]
+        if both:
+            raise ValueError(_Located(("questionnaires", "tablet"),
+                                      f"lists {both[0]!r}, which questionnaires.headset lists too; keep it in one"))
+        return self
+
+    def channel(self, instrument_id: str) -> str:
+        """Where ``instrument_id`` is answered: ``"tablet"`` or ``"headset"``."""
+        if instrument_id in self.headset:
+            return "headset"
+        if instrument_id in self.tablet:
+            return "tablet"
+        return self.mode
 
 
 class TtsSpec(_Strict):
@@ -417,6 +450,14 @@ def _semantic_checks(spec: StudySpec) -> list[tuple[tuple, str]]:
         for i, inst in enumerate(ids):
             if inst not in known_inst:
                 out.append((("questionnaires", when, i), _unknown("instrument", inst, sorted(known_inst))))
+    used = set(spec.instrument_ids())
+    for when, ids in (("headset", q.headset), ("tablet", q.tablet)):
+        for i, inst in enumerate(ids):
+            if inst not in known_inst:
+                out.append((("questionnaires", when, i), _unknown("instrument", inst, sorted(known_inst))))
+            elif inst not in used:
+                out.append((("questionnaires", when, i), f"instrument {inst!r} is not asked in this study; "
+                            f"it asks: {', '.join(sorted(used))}"))
     for i, inst in enumerate(spec.trials.practice.questionnaires):
         if inst not in known_inst:
             out.append((("trials", "practice", "questionnaires", i), _unknown("instrument", inst, sorted(known_inst))))

@@ -7,6 +7,20 @@ xrWaitFrame), ``xr_time_ns`` (the runtime's XrTime), ``period_s``, ``should_rend
 (display periods skipped since the previous frame), ``pose_age_s`` per avatar (how far
 the display time lies past the newest pose available: 0 while interpolating),
 ``session_state``.
+
+Input (OpenXR runs and the simulator; empty/None where not tracked): ``head_pose``: the
+head (mean of the two eyes) in STAGE at the predicted display time, ``[x, y, z, qx, qy,
+qz, qw]`` (metres; unit quaternion); ``controllers``: per hand (``left``/``right``) the
+active interaction ``profile`` path (or null), ``aim`` and ``grip`` poses in STAGE as
+``[x, y, z, qx, qy, qz, qw]`` (null while untracked), ``select`` (held) and
+``select_pressed`` (went down this frame); ``panel_uv``: per pointer (``left``, ``right``,
+``gaze``) where it hit the panel, ``[u, v]`` (0..1, v down).
+
+Latency: ``newest_pose_s`` per avatar (pose streams): the presentation time (CLOCK_MONOTONIC
+s, the stream's shared clock) of the newest pose received when the frame was drawn. With a
+pose server that publishes each pose when it is due (``stream serve --lead 0``),
+``predicted_display_time_s - newest_pose_s`` is the end-to-end latency from the pose
+server's publishing to the display (``benchmarks/xr_latency.py``).
 """
 from __future__ import annotations
 
@@ -29,6 +43,10 @@ class FrameRecord:
     missed_vsyncs: int
     session_state: str
     pose_age_s: dict[str, float] = field(default_factory=dict)
+    head_pose: list[float] | None = None
+    controllers: dict[str, dict] = field(default_factory=dict)
+    panel_uv: dict[str, list[float]] = field(default_factory=dict)
+    newest_pose_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -105,6 +105,10 @@ class StreamPoseSource:
     def pose_at(self, avatar_id: str, display_time_s: float) -> PoseSample | None:
         return self._sub.pose_at(avatar_id, display_time_s)
 
+    def newest_time_s(self, avatar_id: str) -> float | None:
+        """Presentation time (shared clock, s) of the newest pose received for ``avatar_id``."""
+        return self._sub.newest_time_s(avatar_id)
+
     def finished(self, display_time_s: float) -> bool:
         return False  # a stream ends when the runtime or the user ends the session
 

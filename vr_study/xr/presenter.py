@@ -61,6 +61,7 @@ class Presenter:
         self.audio_root = audio_root
         self.cue_schedules: list[AudioSchedule] = []  # speech started by the stream's audio cues
         self.cue_problems: list[str] = []
+        self.newest_pose_s: dict[str, float] = {}  # per avatar, at the last update (stream sources)
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ placement
@@ -142,6 +143,9 @@ class Presenter:
         """
         self.source.poll()
         self._take_audio_cues()
+        newest = getattr(self.source, "newest_time_s", None)  # stream sources
+        self.newest_pose_s = {} if newest is None else {
+            aid: t for aid in self.source.avatar_ids() if (t := newest(aid)) is not None}
         ages: dict[str, float] = {}
         todo = []
         for aid in self.source.avatar_ids():

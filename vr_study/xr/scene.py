@@ -252,6 +252,7 @@ class Scene:
         self._fbo = int(GL.glGenFramebuffers(1))
         self._depth = int(GL.glGenRenderbuffers(1))
         self._depth_size = (0, 0)
+        self.overlays: list = []  # drawn after the meshes, e.g. vr_study.xr.overlay.Overlay
         self.key_dir = np.array([0.3, 0.8, 0.5], np.float32) / np.linalg.norm([0.3, 0.8, 0.5])
         self.fill_dir = np.array([-0.5, 0.3, 0.8], np.float32) / np.linalg.norm([-0.5, 0.3, 0.8])
 
@@ -404,6 +405,8 @@ class Scene:
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
+        for overlay in self.overlays:
+            overlay.draw(view_proj)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 

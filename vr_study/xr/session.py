@@ -25,11 +25,17 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from vr_study.xr.clock import WaitFrameClock
 from vr_study.xr.framelog import FrameLog, FrameRecord, FrameSummary
+from vr_study.xr.input import HAND_INTERACTION_EXTENSION, XrInput, controllers_record, pose_list
+from vr_study.xr.interaction import PanelInteraction
+from vr_study.xr.raycast import RAY_LENGTH_M, forward_ray
 from vr_study.xr.viewmath import Fov, Pose, projection_matrix, view_matrix
+
+if TYPE_CHECKING:
+    from vr_study.xr.panel_source import PanelSource
 
 GL_SRGB8_ALPHA8 = 0x8C43
 GL_RGBA8 = 0x8058
@@ -130,9 +136,13 @@ def _captured_stderr() -> Iterator[Callable[[], str]]:
         tmp.close()
 
 
-def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log: FrameLog | None = None
-           ) -> XrRunResult:
-    """Run an OpenXR session until the runtime ends it. ``make_presenter(scene)`` -> Presenter."""
+def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log: FrameLog | None = None,
+           panel_source: "PanelSource | None" = None) -> XrRunResult:
+    """Run an OpenXR session until the runtime ends it. ``make_presenter(scene)`` -> Presenter.
+
+    ``panel_source``: a panel (in-VR questionnaire) drawn world-locked in the scene, which
+    receives the controllers' and the gaze's pointer events every frame
+    (:mod:`vr_study.xr.interaction`)."""
     from vr_study.xr import graphics
 
     kind = config.binding
@@ -157,15 +167,16 @@ def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log:
     if missing:
         hint = " (set DISPLAY to use the Xlib binding)" if kind == "egl" else ""
         raise XrSessionError(f"the OpenXR runtime lacks {', '.join(missing)}{hint}")
-    extensions = needed + ([xr.KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME]
-                           if xr.KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME in available else [])
+    extensions = needed + [e for e in (xr.KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME, HAND_INTERACTION_EXTENSION)
+                           if e in available]
     instance = xr.create_instance(xr.InstanceCreateInfo(
         application_info=xr.ApplicationInfo(application_name=config.app_name, application_version=1,
                                             engine_name="vr-study", engine_version=1,
                                             api_version=xr.Version(1, 0, 0)),
         enabled_extension_names=extensions))
     try:
-        return _run_instance(xr, instance, kind, extensions, config, make_presenter, frame_log or FrameLog(None))
+        return _run_instance(xr, instance, kind, extensions, config, make_presenter, frame_log or FrameLog(None),
+                             panel_source)
     except xr.ResultException as e:  # an error result the frame loop does not handle
         raise XrRuntimeError(f"the OpenXR runtime failed: {type(e).__name__} ({' '.join(str(e).split())[:200]})") \
             from e
@@ -175,7 +186,7 @@ def run_xr(config: XrRunConfig, make_presenter: Callable[[Any], Any], frame_log:
 
 
 def _run_instance(xr: Any, instance: Any, kind: str, extensions: list[str], config: XrRunConfig,
-                  make_presenter: Callable[[Any], Any], log: FrameLog) -> XrRunResult:
+                  make_presenter: Callable[[Any], Any], log: FrameLog, panel_source: Any = None) -> XrRunResult:
     from vr_study.xr import graphics
 
     props = xr.get_instance_properties(instance)
@@ -201,7 +212,7 @@ def _run_instance(xr: Any, instance: Any, kind: str, extensions: list[str], conf
     result = XrRunResult(log.summary, "", runtime_name, ctx.renderer(), kind)
     loop = None
     try:
-        loop = _FrameLoop(xr, instance, session, config_views, blend, extensions, config, log)
+        loop = _FrameLoop(xr, instance, session, config_views, blend, extensions, config, log, panel_source)
         loop.setup(make_presenter)
         result.exit_reason = loop.run()
         result.states = loop.states
@@ -221,8 +232,13 @@ def _gl_version() -> tuple[int, int]:
 
 class _FrameLoop:
     def __init__(self, xr: Any, instance: Any, session: Any, config_views: Any, blend: Any,
-                 extensions: list[str], config: XrRunConfig, log: FrameLog):
+                 extensions: list[str], config: XrRunConfig, log: FrameLog, panel_source: Any = None):
         self.xr, self.instance, self.session = xr, instance, session
+        self.extensions = extensions
+        self.panel_source = panel_source
+        self.input: XrInput | None = None
+        self.overlay = None
+        self.interaction = PanelInteraction(panel_source) if panel_source is not None else None
         self.config_views, self.blend, self.config, self.log = config_views, blend, config, log
         self.timespec = xr.KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME in extensions
         self.state = xr.SessionState.UNKNOWN
@@ -235,6 +251,7 @@ class _FrameLoop:
         self.images: list[list[int]] = []
         self.scene = None
         self.presenter = None
+        self.snapshot = None  # this frame's InputSnapshot (rendered frames)
         self.fallback_clock = None if self.timespec else WaitFrameClock()
 
     # ------------------------------------------------------------------ setup
@@ -261,13 +278,26 @@ class _FrameLoop:
                 height=v.recommended_image_rect_height, face_count=1, array_size=1, mip_count=1))
             self.swapchains.append(sc)
             self.images.append([int(i.image) for i in xr.enumerate_swapchain_images(sc, xr.SwapchainImageOpenGLKHR)])
+        from vr_study.xr.overlay import Overlay
         from vr_study.xr.scene import Scene
         self.scene = Scene()
+        self.overlay = Overlay()
+        self.scene.overlays.append(self.overlay)
+        self.input = XrInput(xr, self.instance, self.session, self.space, self.extensions)
+        if self.input.profiles_rejected:
+            print(f"note: the OpenXR runtime refused the bindings for {', '.join(self.input.profiles_rejected)}",
+                  file=sys.stderr)
         self.presenter = make_presenter(self.scene)
 
     def release(self) -> None:
         if self.presenter is not None:
             self.presenter.close()
+        if self.input is not None:
+            self.input.release()
+            self.input = None
+        if self.overlay is not None:
+            self.overlay.release()
+            self.overlay = None
         if self.scene is not None:
             self.scene.release()
         for sc in self.swapchains:
@@ -332,6 +362,10 @@ class _FrameLoop:
             etype = xr.StructureType(buf.type)
             if etype == xr.StructureType.EVENT_DATA_INSTANCE_LOSS_PENDING:
                 return "instance loss pending"
+            if etype == xr.StructureType.EVENT_DATA_INTERACTION_PROFILE_CHANGED:
+                if self.input is not None:
+                    self.input.refresh_profiles()
+                continue
             if etype != xr.StructureType.EVENT_DATA_SESSION_STATE_CHANGED:
                 continue
             ev = ctypes.cast(ctypes.byref(buf), ctypes.POINTER(xr.EventDataSessionStateChanged)).contents
@@ -370,6 +404,7 @@ class _FrameLoop:
         period_s = frame_state.predicted_display_period * 1e-9
         layers = []
         ages: dict[str, float] = {}
+        self.snapshot = None
         if frame_state.should_render:
             ages, layer = self.render(display_ns, display_s)
             if layer is not None:
@@ -381,8 +416,14 @@ class _FrameLoop:
         if self.prev_display_ns is not None and period_s > 0:
             missed = max(0, round((display_ns - self.prev_display_ns) * 1e-9 / period_s) - 1)
         self.prev_display_ns = display_ns
+        snap = self.snapshot
         self.log.record(FrameRecord(self.frame, display_s, display_ns, period_s, bool(frame_state.should_render),
-                                    cpu_ms, time.monotonic() > display_s, missed, self.state.name, ages))
+                                    cpu_ms, time.monotonic() > display_s, missed, self.state.name, ages,
+                                    pose_list(snap.head) if snap else None,
+                                    controllers_record(snap) if snap else {},
+                                    {k: [round(h.uv[0], 5), round(h.uv[1], 5)] for k, h in self.interaction.hits.items()
+                                     if h.uv is not None} if (snap and self.interaction) else {},
+                                    dict(getattr(self.presenter, "newest_pose_s", {})) if snap else {}))
         self.frame += 1
         if self.config.frames is not None and self.frame >= self.config.frames:
             self.request_exit()
@@ -403,6 +444,14 @@ class _FrameLoop:
         self.presenter.set_participant(head)
         self.presenter.start_playback(display_s)
         ages = self.presenter.update(display_s)
+        self.snapshot = snap = self.input.sync(display_ns, display_s, head)
+        if self.interaction is not None:
+            rays = self.interaction.update(snap)
+            self.overlay.set_panel(self.interaction.view, self.interaction.placement)
+        else:
+            rays = [(o, o + d * RAY_LENGTH_M, False) for o, d in
+                    (forward_ray(h.aim) for h in snap.hands.values() if h.aim is not None)]
+        self.overlay.set_rays(rays)
         proj_views = []
         for i, (v, sc) in enumerate(zip(views, self.swapchains)):
             idx = xr.acquire_swapchain_image(sc, xr.SwapchainImageAcquireInfo())

@@ -3,12 +3,14 @@
 A scripted head pose stands in for tracking, a 90 Hz clock for xrWaitFrame, and two
 textures of our own for the swapchain images. Headless (EGL) everywhere; with
 ``capture_dir`` each eye's image of every ``capture_every``-th frame is written as PPM
-(the only read-back, and only when asked).
+(the only read-back, and only when asked). Hands, head turns and panel keys come from an
+input script and the terminal's keys (:mod:`vr_study.xr.sim_input`); a panel source is
+drawn and answered as in the headset (:mod:`vr_study.xr.interaction`).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,11 +38,20 @@ class SimulatorConfig:
     capture_dir: Path | None = None
     capture_every: int = 1
     tail_s: float = 0.5
+    input_script: list = field(default_factory=list)  # vr_study.xr.sim_input.ScriptLine
+    terminal_keys: bool = True  # read arrow keys, Enter, Backspace when stdin is a terminal
 
 
 def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
-                  frame_log: FrameLog | None = None, should_stop: Callable[[], bool] | None = None) -> FrameSummary:
-    """Run the stereo frame loop headless. ``make_presenter(scene)`` builds the Presenter."""
+                  frame_log: FrameLog | None = None, should_stop: Callable[[], bool] | None = None,
+                  panel_source: Any = None) -> FrameSummary:
+    """Run the stereo frame loop headless. ``make_presenter(scene)`` builds the Presenter;
+    ``panel_source``: a :class:`~vr_study.xr.panel_source.PanelSource` shown in the scene."""
+    import contextlib
+
+    from vr_study.xr.input import controllers_record, pose_list
+    from vr_study.xr.interaction import PanelInteraction
+    from vr_study.xr.sim_input import ScriptedInput, TerminalKeys
     from vr_study.xr.graphics import import_gl, create_egl_context
 
     import_gl("egl")
@@ -55,7 +66,15 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
         GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
         GL.glTexStorage2D(GL.GL_TEXTURE_2D, 1, GL.GL_SRGB8_ALPHA8, w, h)
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    from vr_study.xr.overlay import Overlay
+
     scene = Scene()
+    overlay = Overlay()
+    scene.overlays.append(overlay)
+    scripted = ScriptedInput(config.input_script, config.head_pose)
+    interaction = PanelInteraction(panel_source) if panel_source is not None else None
+    stack = contextlib.ExitStack()
+    terminal = stack.enter_context(TerminalKeys()) if config.terminal_keys else None
     presenter = make_presenter(scene)
     proj = projection_matrix(config.fov)
     read_fbo = int(GL.glGenFramebuffers(1))
@@ -71,7 +90,17 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
                     time.sleep(delay)
             display = next_display
             t0 = time.perf_counter()
-            head = config.head_pose
+            snap, keys = scripted.step(frame, display)
+            if terminal is not None:
+                keys += terminal.read()
+            head = snap.head
+            if panel_source is not None:
+                for key in keys:
+                    panel_source.key(key, display)
+            rays = interaction.update(snap) if interaction is not None else []
+            if interaction is not None:
+                overlay.set_panel(interaction.view, interaction.placement)
+            overlay.set_rays(rays)
             presenter.set_participant(head)
             presenter.start_playback(display)
             ages = presenter.update(display)
@@ -92,7 +121,11 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
             now = time.monotonic()
             missed = 0 if prev_display is None else max(0, round((display - prev_display) / DISPLAY_PERIOD_S) - 1)
             log.record(FrameRecord(frame, display, int(display * 1e9), DISPLAY_PERIOD_S, True, cpu_ms,
-                                   now > display, missed, "SIMULATED", ages))
+                                   now > display, missed, "SIMULATED", ages, pose_list(head),
+                                   controllers_record(snap),
+                                   {k: [round(hit.uv[0], 5), round(hit.uv[1], 5)] for k, hit in interaction.hits.items()
+                                    if hit.uv is not None} if interaction is not None else {},
+                                   dict(getattr(presenter, "newest_pose_s", {}))))
             prev_display = display
             frame += 1
             # next frame: the next vsync on the 90 Hz grid that we can still make
@@ -104,7 +137,9 @@ def run_simulator(config: SimulatorConfig, make_presenter: Callable[[Any], Any],
             if should_stop is not None and should_stop():
                 break
     finally:
+        stack.close()
         presenter.close()
+        overlay.release()
         scene.release()
         GL.glDeleteTextures(2, textures)
         GL.glDeleteFramebuffers(1, [read_fbo])

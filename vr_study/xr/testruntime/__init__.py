@@ -84,10 +84,13 @@ def runtime_env(manifest: str | os.PathLike, *, capture_dir: str | os.PathLike |
                 capture_every: int = 1, exit_after_frames: int | None = None,
                 loss_after_frames: int | None = None, view_size: tuple[int, int] | None = None,
                 head_pose: str | None = None, ipd_m: float | None = None, paced: bool = True,
-                log_path: str | os.PathLike | None = None, validation: bool = False) -> dict[str, str]:
+                log_path: str | os.PathLike | None = None, validation: bool = False,
+                input_script: str | os.PathLike | None = None, hand_interaction: bool = False) -> dict[str, str]:
     """Environment variables that select the test runtime and script it (see the C source).
 
     ``validation``: also enable the Khronos core validation layer (text output on stderr).
+    ``input_script``: scripted controllers (JSON Lines, XR_HEADLESS_INPUT_SCRIPT);
+    ``hand_interaction``: offer XR_EXT_hand_interaction.
     """
     env = {"XR_RUNTIME_JSON": str(manifest)}
     if capture_dir is not None:
@@ -107,6 +110,10 @@ def runtime_env(manifest: str | os.PathLike, *, capture_dir: str | os.PathLike |
         env["XR_HEADLESS_NO_PACING"] = "1"
     if log_path is not None:
         env["XR_HEADLESS_LOG"] = str(log_path)
+    if input_script is not None:
+        env["XR_HEADLESS_INPUT_SCRIPT"] = str(input_script)
+    if hand_interaction:
+        env["XR_HEADLESS_HAND_INTERACTION"] = "1"
     if validation:
         env["XR_ENABLE_API_LAYERS"] = "XR_APILAYER_LUNARG_core_validation"
         env["XR_CORE_VALIDATION_EXPORT_TYPE"] = "text"

@@ -29,6 +29,30 @@
  *                              without it), so applications must map XrTime themselves
  *   XR_HEADLESS_TIME_OFFSET_NS XrTime = CLOCK_MONOTONIC + this many nanoseconds (default 0;
  *                              real runtimes may use another epoch)
+ *   XR_HEADLESS_HAND_INTERACTION "1": offer XR_EXT_hand_interaction (hand-tracking aim and pinch)
+ *   XR_HEADLESS_INPUT_SCRIPT   file: scripted controllers, JSON Lines read at
+ *                              xrAttachSessionActionSets, one object per change, frames not
+ *                              decreasing:
+ *                                {"frame": 10, "hand": "right",
+ *                                 "profile": "/interaction_profiles/oculus/touch_controller",
+ *                                 "aim": [x, y, z, qx, qy, qz, qw], "grip": [x, y, z],
+ *                                 "select": 1, "squeeze": 0.0, "thumbstick": [0.0, 0.5],
+ *                                 "tracked": true}
+ *                              From xrSyncActions of frame `frame` on (the number of frames
+ *                              ended so far), the given fields of that hand hold; fields left
+ *                              out keep their value. "profile": the interaction profile the
+ *                              controller has (null: none); it becomes current only when the
+ *                              application suggested bindings for it. "aim"/"grip": poses in
+ *                              STAGE (metres; quaternion x, y, z, w, identity when left out).
+ *                              "select": the select button / trigger / pinch value 0..1;
+ *                              "tracked": false makes both poses invalid until given again.
+ *                              Lines it cannot use are reported on stderr and skipped.
+ *
+ * Input: suggested bindings are checked against the paths the OpenXR registry lists for
+ * each interaction profile (see the table below): others fail with XR_ERROR_PATH_UNSUPPORTED.
+ * xrSyncActions applies the script, evaluates every action per hand and queues
+ * XrEventDataInteractionProfileChanged when a hand's current profile changes; action spaces
+ * locate at the bound pose as of the last xrSyncActions.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -61,6 +85,9 @@
 #define MAX_EVENTS 64
 #define MAX_PATHS 512
 #define MAX_TRACKED_FRAMES 4
+#define MAX_ACTIONS 64
+#define MAX_BINDINGS 512
+#define EXT_HAND_INTERACTION_NAME "XR_EXT_hand_interaction" /* newer than these headers */
 
 /* ---- loader negotiation interface (OpenXR loader specification, interface version 1) ---- */
 typedef enum XrLoaderInterfaceStructs {
@@ -131,9 +158,51 @@ typedef void *(*GetProcFn)(const char *);
 enum { MAGIC_INSTANCE = 0x494e5354, MAGIC_SESSION = 0x53455353, MAGIC_SPACE = 0x53504143,
        MAGIC_SWAPCHAIN = 0x53574150, MAGIC_ACTIONSET = 0x41435353, MAGIC_ACTION = 0x41435449 };
 
+/* An action's value for one hand at one xrSyncActions. */
+typedef struct ActionValue {
+    int active;        /* bound to an input source of the hand's current interaction profile */
+    float v[2];        /* boolean (0/1), float, or 2D vector */
+    XrPosef pose;      /* pose actions: in STAGE */
+    int pose_valid;
+    XrTime change_time;
+} ActionValue;
+
+typedef struct Action {
+    uint32_t magic;
+    struct ActionSet *set;
+    XrActionType type;
+    int sub[2], n_sub;            /* subaction paths: left, right hand */
+    ActionValue cur[2], prev[2];  /* at the last and the previous xrSyncActions */
+} Action;
+
+typedef struct Binding { int profile; Action *action; int hand; char component[XR_MAX_PATH_LENGTH]; } Binding;
+
+/* Scripted state of one hand (XR_HEADLESS_INPUT_SCRIPT). */
+typedef struct HandState {
+    char profile[XR_MAX_PATH_LENGTH]; /* "" no controller */
+    XrPosef aim, grip;                /* in STAGE */
+    int aim_valid, grip_valid;
+    float select, squeeze;            /* 0..1 */
+    float thumb[2];
+} HandState;
+
+/* One line of the input script: from `frame` on, these fields of `hand` hold. */
+enum { KEY_PROFILE = 1, KEY_AIM = 2, KEY_GRIP = 4, KEY_SELECT = 8, KEY_SQUEEZE = 16, KEY_THUMB = 32, KEY_UNTRACK = 64 };
+typedef struct InputKey {
+    long frame;
+    int hand, mask;
+    char profile[XR_MAX_PATH_LENGTH];
+    XrPosef aim, grip;
+    float select, squeeze, thumb[2];
+} InputKey;
+
 typedef struct Instance {
     uint32_t magic;
-    int ext_opengl, ext_egl, ext_headless, ext_timespec;
+    int ext_opengl, ext_egl, ext_headless, ext_timespec, ext_hand_interaction;
+    Action *actions[MAX_ACTIONS];
+    int n_actions;
+    Binding bindings[MAX_BINDINGS];
+    int n_bindings;
     int gl_requirements_queried;
     XrEventDataBuffer events[MAX_EVENTS];
     int ev_head, ev_count;
@@ -158,12 +227,18 @@ typedef struct Session {
     XrTime begun_time;
     uint64_t frames_submitted;
     int actions_attached;
+    HandState hands[2];          /* scripted controllers (XR_HEADLESS_INPUT_SCRIPT) */
+    InputKey *script;
+    int n_script, next_key;
+    int reported_profile[2];     /* interaction profile index per hand, -1 none */
 } Session;
 
 typedef struct Space {
     uint32_t magic;
     Session *session;
     int is_action;
+    Action *action;   /* action spaces: the pose action and its hand (-1: either) */
+    int hand;
     XrReferenceSpaceType type;
     XrPosef offset;
 } Space;
@@ -181,7 +256,6 @@ typedef struct Swapchain {
 } Swapchain;
 
 typedef struct ActionSet { uint32_t magic; Instance *inst; int attached; } ActionSet;
-typedef struct Action { uint32_t magic; ActionSet *set; XrActionType type; } Action;
 
 /* ---- configuration from the environment ---- */
 static double env_double(const char *name, double dflt) {
@@ -294,10 +368,26 @@ static XrPosef reference_in_stage(XrReferenceSpaceType type, XrTime t) {
     return identity;
 }
 
-static XrPosef space_in_stage(Space *s, XrTime t) {
-    if (s->is_action) return s->offset; /* untracked; flags report it */
-    return pose_mul(reference_in_stage(s->type, t), s->offset);
+/* Pose of a space in STAGE at time t; 0 when it cannot be located (an action space whose
+ * pose action is inactive or untracked: as of the last xrSyncActions). */
+static int space_in_stage(Space *s, XrTime t, XrPosef *out) {
+    if (!s->is_action) {
+        *out = pose_mul(reference_in_stage(s->type, t), s->offset);
+        return 1;
+    }
+    Action *a = s->action;
+    if (!a || a->magic != MAGIC_ACTION) return 0;
+    for (int h = 0; h < 2; h++) {
+        if (s->hand >= 0 && h != s->hand) continue;
+        if (a->cur[h].active && a->cur[h].pose_valid) {
+            *out = pose_mul(a->cur[h].pose, s->offset);
+            return 1;
+        }
+    }
+    return 0;
 }
+
+static int hand_of_path(Instance *inst, XrPath p);
 
 /* ---- events ---- */
 static void push_event(Instance *inst, const void *ev, size_t size) {
@@ -342,27 +432,37 @@ static int session_lost(Session *s) { return s->loss_pending; }
 /* ---- instance ---- */
 static const char *k_extensions[] = {
     XR_KHR_OPENGL_ENABLE_EXTENSION_NAME, XR_MNDX_EGL_ENABLE_EXTENSION_NAME,
-    XR_MND_HEADLESS_EXTENSION_NAME, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME,
+    XR_MND_HEADLESS_EXTENSION_NAME, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME, EXT_HAND_INTERACTION_NAME,
 };
 static const uint32_t k_extension_versions[] = {
     XR_KHR_opengl_enable_SPEC_VERSION, XR_MNDX_egl_enable_SPEC_VERSION,
-    XR_MND_headless_SPEC_VERSION, XR_KHR_convert_timespec_time_SPEC_VERSION,
+    XR_MND_headless_SPEC_VERSION, XR_KHR_convert_timespec_time_SPEC_VERSION, 1,
 };
 #define N_EXTENSIONS (sizeof(k_extensions) / sizeof(k_extensions[0]))
+static int offers_hand_interaction(void) { return env_long("XR_HEADLESS_HAND_INTERACTION", 0) != 0; }
+/* Is extension i offered now? (timespec and hand interaction depend on the environment) */
+static int offers_extension(uint32_t i) {
+    if (!strcmp(k_extensions[i], XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME)) return offers_timespec();
+    if (!strcmp(k_extensions[i], EXT_HAND_INTERACTION_NAME)) return offers_hand_interaction();
+    return 1;
+}
 
 static XrResult rt_xrEnumerateInstanceExtensionProperties(const char *layerName, uint32_t cap,
                                                           uint32_t *count, XrExtensionProperties *props) {
     if (layerName && *layerName) return XR_ERROR_API_LAYER_NOT_PRESENT;
     if (!count) return XR_ERROR_VALIDATION_FAILURE;
-    uint32_t n = offers_timespec() ? N_EXTENSIONS : N_EXTENSIONS - 1; /* timespec is the last entry */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < N_EXTENSIONS; i++) n += (uint32_t)offers_extension(i);
     *count = n;
     if (cap == 0) return XR_SUCCESS;
     if (cap < n) return XR_ERROR_SIZE_INSUFFICIENT;
-    for (uint32_t i = 0; i < n; i++) {
-        if (props[i].type != XR_TYPE_EXTENSION_PROPERTIES) return XR_ERROR_VALIDATION_FAILURE;
-        strncpy(props[i].extensionName, k_extensions[i], XR_MAX_EXTENSION_NAME_SIZE - 1);
-        props[i].extensionName[XR_MAX_EXTENSION_NAME_SIZE - 1] = 0;
-        props[i].extensionVersion = k_extension_versions[i];
+    for (uint32_t i = 0, k = 0; i < N_EXTENSIONS; i++) {
+        if (!offers_extension(i)) continue;
+        if (props[k].type != XR_TYPE_EXTENSION_PROPERTIES) return XR_ERROR_VALIDATION_FAILURE;
+        strncpy(props[k].extensionName, k_extensions[i], XR_MAX_EXTENSION_NAME_SIZE - 1);
+        props[k].extensionName[XR_MAX_EXTENSION_NAME_SIZE - 1] = 0;
+        props[k].extensionVersion = k_extension_versions[i];
+        k++;
     }
     return XR_SUCCESS;
 }
@@ -388,6 +488,7 @@ static XrResult rt_xrCreateInstance(const XrInstanceCreateInfo *ci, XrInstance *
         else if (!strcmp(e, XR_MNDX_EGL_ENABLE_EXTENSION_NAME)) inst->ext_egl = 1;
         else if (!strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME)) inst->ext_headless = 1;
         else if (!strcmp(e, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME) && offers_timespec()) inst->ext_timespec = 1;
+        else if (!strcmp(e, EXT_HAND_INTERACTION_NAME) && offers_hand_interaction()) inst->ext_hand_interaction = 1;
         else { free(inst); return XR_ERROR_EXTENSION_NOT_PRESENT; }
     }
     inst->magic = MAGIC_INSTANCE;
@@ -610,6 +711,7 @@ static XrResult rt_xrCreateSession(XrInstance instance, const XrSessionCreateInf
     s->magic = MAGIC_SESSION;
     s->inst = inst;
     s->state = XR_SESSION_STATE_UNKNOWN;
+    s->reported_profile[0] = s->reported_profile[1] = -1;
     inst->session = s;
     *out = (XrSession)s;
     set_state(s, XR_SESSION_STATE_IDLE);
@@ -622,6 +724,7 @@ static XrResult rt_xrDestroySession(XrSession session) {
     CHECK_HANDLE(s, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
     s->inst->session = NULL;
     s->magic = 0;
+    free(s->script);
     free(s);
     return XR_SUCCESS;
 }
@@ -718,11 +821,18 @@ static XrResult rt_xrCreateActionSpace(XrSession session, const XrActionSpaceCre
     CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
     if (a->type != XR_ACTION_TYPE_POSE_INPUT) return XR_ERROR_ACTION_TYPE_MISMATCH;
     if (!quat_valid(ci->poseInActionSpace.orientation)) return XR_ERROR_POSE_INVALID;
+    int hand = -1;
+    if (ci->subactionPath != XR_NULL_PATH) {
+        hand = hand_of_path(s->inst, ci->subactionPath);
+        if (hand < 0 || !a->sub[hand]) return XR_ERROR_PATH_UNSUPPORTED;
+    }
     Space *sp = calloc(1, sizeof(Space));
     if (!sp) return XR_ERROR_OUT_OF_MEMORY;
     sp->magic = MAGIC_SPACE;
     sp->session = s;
     sp->is_action = 1;
+    sp->action = a;
+    sp->hand = hand;
     sp->offset = ci->poseInActionSpace;
     *out = (XrSpace)sp;
     return XR_SUCCESS;
@@ -743,13 +853,14 @@ static XrResult rt_xrLocateSpace(XrSpace space, XrSpace baseSpace, XrTime time, 
     if (!loc || loc->type != XR_TYPE_SPACE_LOCATION) return XR_ERROR_VALIDATION_FAILURE;
     if (time <= 0) return XR_ERROR_TIME_INVALID;
     if (session_lost(a->session)) return XR_ERROR_SESSION_LOST;
-    if (a->is_action || b->is_action) { /* no controllers in this runtime */
+    XrPosef pa, pb;
+    if (!space_in_stage(a, time, &pa) || !space_in_stage(b, time, &pb)) {
         loc->locationFlags = 0;
         XrPosef identity = {{0, 0, 0, 1}, {0, 0, 0}};
         loc->pose = identity;
         return XR_SUCCESS;
     }
-    loc->pose = pose_mul(pose_inv(space_in_stage(b, time)), space_in_stage(a, time));
+    loc->pose = pose_mul(pose_inv(pb), pa);
     loc->locationFlags = XR_SPACE_LOCATION_ORIENTATION_VALID_BIT | XR_SPACE_LOCATION_POSITION_VALID_BIT |
                          XR_SPACE_LOCATION_ORIENTATION_TRACKED_BIT | XR_SPACE_LOCATION_POSITION_TRACKED_BIT;
     return XR_SUCCESS;
@@ -773,7 +884,13 @@ static XrResult rt_xrLocateViews(XrSession session, const XrViewLocateInfo *li, 
     if (cap < 2) return XR_ERROR_SIZE_INSUFFICIENT;
     double ipd = env_double("XR_HEADLESS_IPD_M", 0.063);
     XrPosef head = head_pose(li->displayTime);
-    XrPosef base_inv = base->is_action ? head : pose_inv(space_in_stage(base, li->displayTime));
+    XrPosef base_pose;
+    if (!space_in_stage(base, li->displayTime, &base_pose)) {
+        vs->viewStateFlags = 0;
+        *count = 2;
+        return XR_SUCCESS;
+    }
+    XrPosef base_inv = pose_inv(base_pose);
     for (int i = 0; i < 2; i++) {
         if (views[i].type != XR_TYPE_VIEW) return XR_ERROR_VALIDATION_FAILURE;
         XrPosef eye = {{0, 0, 0, 1}, {(float)((i == 0 ? -0.5 : 0.5) * ipd), 0, 0}};
@@ -1142,7 +1259,190 @@ static XrResult rt_xrPathToString(XrInstance instance, XrPath path, uint32_t cap
     return XR_SUCCESS;
 }
 
-/* ---- actions: present and spec-shaped; this runtime has no controllers ---- */
+/* ---- actions and scripted controllers ----
+ *
+ * Interaction profiles and their input/output paths, exactly as the OpenXR registry lists
+ * them (KhronosGroup/OpenXR-Docs @ 9b6424730599568cd630255cbe6c07161bd53cd0,
+ * specification/registry/xr.xml: khr/simple_controller lines 12386-12394, htc/vive_controller
+ * 12409-12424, oculus/touch_controller 12501-12526, valve/index_controller 12528-12553,
+ * ext/hand_interaction_ext 13111-13123). A suggested binding whose path is not listed for its
+ * profile (and hand) fails with XR_ERROR_PATH_UNSUPPORTED, so a typo in an application's
+ * bindings fails its tests here rather than silently on a headset. */
+typedef struct ProfileComponent { const char *path; int hand; /* -1 both, 0 left, 1 right */ } ProfileComponent;
+typedef struct Profile { const char *name; int needs_hand_interaction; const ProfileComponent *components; } Profile;
+static const ProfileComponent k_simple[] = {
+    {"/input/select/click", -1}, {"/input/menu/click", -1}, {"/input/grip/pose", -1}, {"/input/aim/pose", -1},
+    {"/output/haptic", -1}, {NULL, 0}};
+static const ProfileComponent k_vive[] = {
+    {"/input/system/click", -1}, {"/input/squeeze/click", -1}, {"/input/menu/click", -1},
+    {"/input/trigger/click", -1}, {"/input/trigger/value", -1}, {"/input/trackpad", -1}, {"/input/trackpad/x", -1},
+    {"/input/trackpad/y", -1}, {"/input/trackpad/click", -1}, {"/input/trackpad/touch", -1},
+    {"/input/grip/pose", -1}, {"/input/aim/pose", -1}, {"/output/haptic", -1}, {NULL, 0}};
+static const ProfileComponent k_touch[] = {
+    {"/input/x/click", 0}, {"/input/x/touch", 0}, {"/input/y/click", 0}, {"/input/y/touch", 0},
+    {"/input/menu/click", 0}, {"/input/a/click", 1}, {"/input/a/touch", 1}, {"/input/b/click", 1},
+    {"/input/b/touch", 1}, {"/input/system/click", 1}, {"/input/squeeze/value", -1}, {"/input/trigger/value", -1},
+    {"/input/trigger/touch", -1}, {"/input/thumbstick", -1}, {"/input/thumbstick/x", -1},
+    {"/input/thumbstick/y", -1}, {"/input/thumbstick/click", -1}, {"/input/thumbstick/touch", -1},
+    {"/input/thumbrest/touch", -1}, {"/input/grip/pose", -1}, {"/input/aim/pose", -1}, {"/output/haptic", -1},
+    {NULL, 0}};
+static const ProfileComponent k_index[] = {
+    {"/input/system/click", -1}, {"/input/system/touch", -1}, {"/input/a/click", -1}, {"/input/a/touch", -1},
+    {"/input/b/click", -1}, {"/input/b/touch", -1}, {"/input/squeeze/value", -1}, {"/input/squeeze/force", -1},
+    {"/input/trigger/click", -1}, {"/input/trigger/value", -1}, {"/input/trigger/touch", -1},
+    {"/input/thumbstick", -1}, {"/input/thumbstick/x", -1}, {"/input/thumbstick/y", -1},
+    {"/input/thumbstick/click", -1}, {"/input/thumbstick/touch", -1}, {"/input/trackpad", -1},
+    {"/input/trackpad/x", -1}, {"/input/trackpad/y", -1}, {"/input/trackpad/force", -1},
+    {"/input/trackpad/touch", -1}, {"/input/grip/pose", -1}, {"/input/aim/pose", -1}, {"/output/haptic", -1},
+    {NULL, 0}};
+static const ProfileComponent k_hand_ext[] = {
+    {"/input/pinch_ext/pose", -1}, {"/input/poke_ext/pose", -1}, {"/input/grip/pose", -1}, {"/input/aim/pose", -1},
+    {"/input/pinch_ext/value", -1}, {"/input/pinch_ext/ready_ext", -1}, {"/input/grasp_ext/value", -1},
+    {"/input/grasp_ext/ready_ext", -1}, {"/input/aim_activate_ext/value", -1},
+    {"/input/aim_activate_ext/ready_ext", -1}, {NULL, 0}};
+static const Profile k_profiles[] = {
+    {"/interaction_profiles/khr/simple_controller", 0, k_simple},
+    {"/interaction_profiles/htc/vive_controller", 0, k_vive},
+    {"/interaction_profiles/oculus/touch_controller", 0, k_touch},
+    {"/interaction_profiles/valve/index_controller", 0, k_index},
+    {"/interaction_profiles/ext/hand_interaction_ext", 1, k_hand_ext},
+};
+#define N_PROFILES ((int)(sizeof(k_profiles) / sizeof(k_profiles[0])))
+static const char *k_hands[2] = {"/user/hand/left", "/user/hand/right"};
+
+static int profile_index(const char *name) {
+    for (int i = 0; i < N_PROFILES; i++) if (!strcmp(k_profiles[i].name, name)) return i;
+    return -1;
+}
+static const char *path_str(Instance *inst, XrPath p) {
+    return (p == XR_NULL_PATH || p > (XrPath)inst->n_paths) ? NULL : inst->paths[p - 1];
+}
+static int hand_of_path(Instance *inst, XrPath p) { /* 0 left, 1 right, -1 other */
+    const char *s = path_str(inst, p);
+    if (!s) return -1;
+    for (int h = 0; h < 2; h++) if (!strcmp(s, k_hands[h])) return h;
+    return -1;
+}
+/* Is `component` (a path below the hand) listed for `profile` and `hand`? A bare identifier
+ * ("/input/trigger") is accepted when one of its components is listed, as the spec allows. */
+static int component_listed(int profile, int hand, const char *component) {
+    size_t n = strlen(component);
+    for (const ProfileComponent *c = k_profiles[profile].components; c->path; c++) {
+        if (c->hand >= 0 && c->hand != hand) continue;
+        if (!strcmp(c->path, component)) return 1;
+        if (!strncmp(c->path, component, n) && c->path[n] == '/') return 1;
+    }
+    return 0;
+}
+
+static const char *json_value(const char *line, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\"", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (*p == ' ' || *p == '\t') p++;
+    return p;
+}
+static int json_numbers(const char *p, float *out, int n) { /* [a, b, ...] -> count read */
+    if (!p || *p != '[') return 0;
+    p++;
+    int k = 0;
+    while (k < n) {
+        char *end = NULL;
+        double d = strtod(p, &end);
+        if (end == p) break;
+        out[k++] = (float)d;
+        p = end;
+        while (*p == ' ' || *p == ',') p++;
+    }
+    return k;
+}
+static int json_scalar(const char *p, float *out) {
+    if (!p) return 0;
+    if (!strncmp(p, "true", 4)) { *out = 1; return 1; }
+    if (!strncmp(p, "false", 5)) { *out = 0; return 1; }
+    char *end = NULL;
+    double d = strtod(p, &end);
+    if (end == p) return 0;
+    *out = (float)d;
+    return 1;
+}
+static int json_pose(const char *p, XrPosef *out) {
+    float a[7] = {0, 0, 0, 0, 0, 0, 1};
+    int n = json_numbers(p, a, 7);
+    if (n != 3 && n != 7) return 0;
+    float norm = sqrtf(a[3] * a[3] + a[4] * a[4] + a[5] * a[5] + a[6] * a[6]);
+    if (norm < 1e-6f) return 0;
+    XrPosef r = {{a[3] / norm, a[4] / norm, a[5] / norm, a[6] / norm}, {a[0], a[1], a[2]}};
+    *out = r;
+    return 1;
+}
+
+/* Read XR_HEADLESS_INPUT_SCRIPT; a line it cannot use is reported on stderr and skipped. */
+static int load_input_script(InputKey **out) {
+    const char *path = getenv("XR_HEADLESS_INPUT_SCRIPT");
+    *out = NULL;
+    if (!path || !*path) return 0;
+    FILE *fp = fopen(path, "r");
+    if (!fp) { fprintf(stderr, "vr-study headless: XR_HEADLESS_INPUT_SCRIPT=%s cannot be read\n", path); return 0; }
+    int cap = 64, n = 0, lineno = 0;
+    InputKey *keys = calloc((size_t)cap, sizeof(InputKey));
+    char line[4096];
+    long last_frame = -1;
+    while (keys && fgets(line, sizeof(line), fp)) {
+        lineno++;
+        const char *t = line;
+        while (*t == ' ' || *t == '\t') t++;
+        if (*t == '\n' || *t == 0 || *t == '#') continue;
+        InputKey k;
+        memset(&k, 0, sizeof(k));
+        float f;
+        const char *v = json_value(line, "frame"), *h = json_value(line, "hand");
+        if (!json_scalar(v, &f) || f < 0 || !h || (strncmp(h, "\"left\"", 6) && strncmp(h, "\"right\"", 7))) {
+            fprintf(stderr, "vr-study headless: %s:%d: needs \"frame\" (>= 0) and \"hand\" (\"left\" or \"right\")\n",
+                    path, lineno);
+            continue;
+        }
+        k.frame = (long)f;
+        if (k.frame < last_frame) {
+            fprintf(stderr, "vr-study headless: %s:%d: frames must not decrease\n", path, lineno);
+            continue;
+        }
+        last_frame = k.frame;
+        k.hand = strncmp(h, "\"left\"", 6) ? 1 : 0;
+        if ((v = json_value(line, "profile")) && *v == '"') {
+            const char *e = strchr(v + 1, '"');
+            size_t len = e ? (size_t)(e - v - 1) : 0;
+            if (len >= sizeof(k.profile)) len = sizeof(k.profile) - 1;
+            memcpy(k.profile, v + 1, len);
+            k.mask |= KEY_PROFILE;
+        } else if (v && !strncmp(v, "null", 4)) {
+            k.mask |= KEY_PROFILE; /* controller gone */
+        }
+        if ((v = json_value(line, "aim")) && json_pose(v, &k.aim)) k.mask |= KEY_AIM;
+        if ((v = json_value(line, "grip")) && json_pose(v, &k.grip)) k.mask |= KEY_GRIP;
+        if (json_scalar(json_value(line, "select"), &k.select)) k.mask |= KEY_SELECT;
+        if (json_scalar(json_value(line, "squeeze"), &k.squeeze)) k.mask |= KEY_SQUEEZE;
+        if (json_numbers(json_value(line, "thumbstick"), k.thumb, 2) == 2) k.mask |= KEY_THUMB;
+        if (json_scalar(json_value(line, "tracked"), &f) && f == 0) k.mask |= KEY_UNTRACK;
+        if (n == cap) {
+            InputKey *bigger = realloc(keys, sizeof(InputKey) * (size_t)cap * 2);
+            if (!bigger) break;
+            keys = bigger;
+            cap *= 2;
+        }
+        keys[n++] = k;
+    }
+    fclose(fp);
+    *out = keys;
+    return n;
+}
+
+/* ---- actions ---- */
 static XrResult rt_xrCreateActionSet(XrInstance instance, const XrActionSetCreateInfo *ci, XrActionSet *out) {
     Instance *inst = (Instance *)instance;
     CHECK_HANDLE(inst, MAGIC_INSTANCE, XR_ERROR_HANDLE_INVALID);
@@ -1156,9 +1456,24 @@ static XrResult rt_xrCreateActionSet(XrInstance instance, const XrActionSetCreat
     *out = (XrActionSet)as;
     return XR_SUCCESS;
 }
+static void forget_action(Instance *inst, Action *a) {
+    int w = 0;
+    for (int i = 0; i < inst->n_bindings; i++)
+        if (inst->bindings[i].action != a) inst->bindings[w++] = inst->bindings[i];
+    inst->n_bindings = w;
+    for (int i = 0; i < inst->n_actions; i++)
+        if (inst->actions[i] == a) { inst->actions[i] = inst->actions[--inst->n_actions]; break; }
+}
 static XrResult rt_xrDestroyActionSet(XrActionSet actionSet) {
     ActionSet *as = (ActionSet *)actionSet;
     CHECK_HANDLE(as, MAGIC_ACTIONSET, XR_ERROR_HANDLE_INVALID);
+    for (int i = as->inst->n_actions - 1; i >= 0; i--) { /* its actions go with it */
+        Action *a = as->inst->actions[i];
+        if (a->set != as) continue;
+        forget_action(as->inst, a);
+        a->magic = 0;
+        free(a);
+    }
     as->magic = 0;
     free(as);
     return XR_SUCCESS;
@@ -1170,17 +1485,27 @@ static XrResult rt_xrCreateAction(XrActionSet actionSet, const XrActionCreateInf
     if (as->attached) return XR_ERROR_ACTIONSETS_ALREADY_ATTACHED;
     if (ci->actionName[0] == 0) return XR_ERROR_NAME_INVALID;
     if (ci->localizedActionName[0] == 0) return XR_ERROR_LOCALIZED_NAME_INVALID;
+    if (ci->countSubactionPaths > 2) return XR_ERROR_PATH_UNSUPPORTED;
+    if (as->inst->n_actions == MAX_ACTIONS) return XR_ERROR_LIMIT_REACHED;
     Action *a = calloc(1, sizeof(Action));
     if (!a) return XR_ERROR_OUT_OF_MEMORY;
+    for (uint32_t i = 0; i < ci->countSubactionPaths; i++) {
+        int h = hand_of_path(as->inst, ci->subactionPaths[i]);
+        if (h < 0) { free(a); return XR_ERROR_PATH_UNSUPPORTED; } /* this runtime has hands only */
+        a->sub[h] = 1;
+    }
+    a->n_sub = (int)ci->countSubactionPaths;
     a->magic = MAGIC_ACTION;
     a->set = as;
     a->type = ci->actionType;
+    as->inst->actions[as->inst->n_actions++] = a;
     *out = (XrAction)a;
     return XR_SUCCESS;
 }
 static XrResult rt_xrDestroyAction(XrAction action) {
     Action *a = (Action *)action;
     CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
+    forget_action(a->set->inst, a);
     a->magic = 0;
     free(a);
     return XR_SUCCESS;
@@ -1190,12 +1515,40 @@ static XrResult rt_xrSuggestInteractionProfileBindings(XrInstance instance,
     Instance *inst = (Instance *)instance;
     CHECK_HANDLE(inst, MAGIC_INSTANCE, XR_ERROR_HANDLE_INVALID);
     if (!sb || sb->type != XR_TYPE_INTERACTION_PROFILE_SUGGESTED_BINDING) return XR_ERROR_VALIDATION_FAILURE;
-    if (sb->interactionProfile == XR_NULL_PATH || sb->interactionProfile > (XrPath)inst->n_paths)
-        return XR_ERROR_PATH_INVALID;
+    const char *pname = path_str(inst, sb->interactionProfile);
+    if (!pname) return XR_ERROR_PATH_INVALID;
+    int prof = profile_index(pname);
+    if (prof < 0 || (k_profiles[prof].needs_hand_interaction && !inst->ext_hand_interaction))
+        return XR_ERROR_PATH_UNSUPPORTED;
+    if (sb->countSuggestedBindings == 0 || !sb->suggestedBindings) return XR_ERROR_VALIDATION_FAILURE;
     for (uint32_t i = 0; i < sb->countSuggestedBindings; i++) {
         Action *a = (Action *)sb->suggestedBindings[i].action;
         CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
         if (a->set->attached) return XR_ERROR_ACTIONSETS_ALREADY_ATTACHED;
+        const char *b = path_str(inst, sb->suggestedBindings[i].binding);
+        if (!b) return XR_ERROR_PATH_INVALID;
+        int hand = -1;
+        for (int h = 0; h < 2; h++) {
+            size_t n = strlen(k_hands[h]);
+            if (!strncmp(b, k_hands[h], n) && b[n] == '/') hand = h;
+        }
+        if (hand < 0 || !component_listed(prof, hand, b + strlen(k_hands[hand]))) {
+            fprintf(stderr, "vr-study headless: %s does not list %s\n", pname, b);
+            return XR_ERROR_PATH_UNSUPPORTED;
+        }
+    }
+    /* valid: these replace the profile's earlier suggestions */
+    int w = 0;
+    for (int i = 0; i < inst->n_bindings; i++)
+        if (inst->bindings[i].profile != prof) inst->bindings[w++] = inst->bindings[i];
+    inst->n_bindings = w;
+    for (uint32_t i = 0; i < sb->countSuggestedBindings && inst->n_bindings < MAX_BINDINGS; i++) {
+        Binding *bd = &inst->bindings[inst->n_bindings++];
+        const char *b = path_str(inst, sb->suggestedBindings[i].binding);
+        bd->profile = prof;
+        bd->action = (Action *)sb->suggestedBindings[i].action;
+        bd->hand = strncmp(b, k_hands[0], strlen(k_hands[0])) ? 1 : 0;
+        snprintf(bd->component, sizeof(bd->component), "%s", b + strlen(k_hands[bd->hand]));
     }
     return XR_SUCCESS;
 }
@@ -1210,37 +1563,186 @@ static XrResult rt_xrAttachSessionActionSets(XrSession session, const XrSessionA
         as->attached = 1;
     }
     s->actions_attached = 1;
+    free(s->script);
+    s->n_script = load_input_script(&s->script);
+    s->next_key = 0;
     return XR_SUCCESS;
 }
+
+/* The profile now in use by `hand`: the scripted one when the application suggested
+ * bindings for it (runtimes only pick profiles the application knows), else none (-1). */
+static int current_profile(Session *s, int hand) {
+    int p = profile_index(s->hands[hand].profile);
+    if (p < 0) return -1;
+    for (int i = 0; i < s->inst->n_bindings; i++)
+        if (s->inst->bindings[i].profile == p && s->inst->bindings[i].action->set->attached) return p;
+    return -1;
+}
+
+/* What one bound component of `hand` reads now: a float (buttons, triggers, axes), a 2D
+ * vector (thumbstick, trackpad) or a pose. */
+static void read_component(const HandState *hs, const char *c, float v[2], XrPosef *pose, int *pose_valid) {
+    v[0] = v[1] = 0;
+    *pose_valid = 0;
+    size_t n = strlen(c);
+    if (n >= 5 && !strcmp(c + n - 5, "/pose")) {
+        int grip = !strncmp(c, "/input/grip/", 12);
+        *pose = grip ? hs->grip : hs->aim;
+        *pose_valid = grip ? hs->grip_valid : hs->aim_valid;
+        return;
+    }
+    if (!strncmp(c, "/input/thumbstick", 17) || !strncmp(c, "/input/trackpad", 15)) {
+        const char *tail = strrchr(c, '/');
+        if (!strcmp(tail, "/x")) v[0] = hs->thumb[0];
+        else if (!strcmp(tail, "/y")) v[0] = hs->thumb[1];
+        else if (!strcmp(tail, "/touch")) v[0] = (hs->thumb[0] != 0 || hs->thumb[1] != 0);
+        else if (!strcmp(tail, "/thumbstick") || !strcmp(tail, "/trackpad")) { v[0] = hs->thumb[0]; v[1] = hs->thumb[1]; }
+        return;
+    }
+    if (strstr(c, "/ready_ext")) { v[0] = 1; return; }
+    if (!strncmp(c, "/input/select/", 14) || !strncmp(c, "/input/trigger", 14) ||
+        !strncmp(c, "/input/pinch_ext", 16) || !strncmp(c, "/input/aim_activate_ext", 23)) {
+        v[0] = strstr(c, "/touch") ? (hs->select > 0) : hs->select;
+        return;
+    }
+    if (!strncmp(c, "/input/squeeze", 14) || !strncmp(c, "/input/grasp_ext", 16)) v[0] = hs->squeeze;
+}
+
+/* Evaluate `a` for `hand` under the current bindings. */
+static ActionValue eval_action(Session *s, Action *a, int hand) {
+    ActionValue r;
+    memset(&r, 0, sizeof(r));
+    r.pose.orientation.w = 1;
+    int prof = current_profile(s, hand);
+    if (prof < 0) return r;
+    for (int i = 0; i < s->inst->n_bindings; i++) {
+        Binding *b = &s->inst->bindings[i];
+        if (b->profile != prof || b->action != a || b->hand != hand) continue;
+        float v[2];
+        XrPosef pose;
+        int pv;
+        read_component(&s->hands[hand], b->component, v, &pose, &pv);
+        if (!r.active) { r.v[0] = v[0]; r.v[1] = v[1]; }
+        else if (a->type == XR_ACTION_TYPE_VECTOR2F_INPUT) {
+            if (v[0] * v[0] + v[1] * v[1] > r.v[0] * r.v[0] + r.v[1] * r.v[1]) { r.v[0] = v[0]; r.v[1] = v[1]; }
+        } else if (fabsf(v[0]) > fabsf(r.v[0])) r.v[0] = v[0];
+        if (pv && !r.pose_valid) { r.pose = pose; r.pose_valid = 1; }
+        r.active = 1;
+    }
+    if (a->type == XR_ACTION_TYPE_BOOLEAN_INPUT) r.v[0] = r.v[0] > 0.5f ? 1.0f : 0.0f; /* float -> boolean threshold */
+    return r;
+}
+
+static int profile_path(Instance *inst, int prof, XrPath *out);
+
 static XrResult rt_xrGetCurrentInteractionProfile(XrSession session, XrPath topLevelUserPath,
                                                   XrInteractionProfileState *st) {
     Session *s = (Session *)session;
     CHECK_HANDLE(s, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
     if (!st || st->type != XR_TYPE_INTERACTION_PROFILE_STATE) return XR_ERROR_VALIDATION_FAILURE;
     if (!s->actions_attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
-    (void)topLevelUserPath;
+    const char *top = path_str(s->inst, topLevelUserPath);
+    if (!top) return XR_ERROR_PATH_INVALID;
     st->interactionProfile = XR_NULL_PATH;
+    int h = hand_of_path(s->inst, topLevelUserPath);
+    if (h < 0) {
+        if (!strcmp(top, "/user/head") || !strcmp(top, "/user/gamepad")) return XR_SUCCESS;
+        return XR_ERROR_PATH_UNSUPPORTED;
+    }
+    int prof = s->reported_profile[h];
+    if (prof >= 0 && !profile_path(s->inst, prof, &st->interactionProfile)) return XR_ERROR_PATH_COUNT_EXCEEDED;
     return XR_SUCCESS;
 }
-#define ACTION_STATE_FN(fn, T, TYPE)                                                              \
-    static XrResult fn(XrSession session, const XrActionStateGetInfo *gi, T *state) {             \
-        Session *s = (Session *)session;                                                          \
-        CHECK_HANDLE(s, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);                                  \
-        if (!gi || gi->type != XR_TYPE_ACTION_STATE_GET_INFO || !state || state->type != TYPE)    \
-            return XR_ERROR_VALIDATION_FAILURE;                                                   \
-        Action *a = (Action *)gi->action;                                                         \
-        CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);                                   \
-        if (!a->set->attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;                            \
-        void *next = state->next;                                                                 \
-        memset(state, 0, sizeof(*state));                                                         \
-        state->type = TYPE;                                                                       \
-        state->next = next;                                                                       \
-        return XR_SUCCESS;                                                                        \
+
+/* Get the state of `gi->action` for its subaction path (NULL: both hands combined). */
+static XrResult action_state(Session *s, const XrActionStateGetInfo *gi, XrActionType want, ActionValue *out,
+                             ActionValue *prev) {
+    Action *a = (Action *)gi->action;
+    CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
+    if (!a->set->attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
+    if (a->type != want) return XR_ERROR_ACTION_TYPE_MISMATCH;
+    memset(out, 0, sizeof(*out));
+    memset(prev, 0, sizeof(*prev));
+    if (gi->subactionPath != XR_NULL_PATH) {
+        int h = hand_of_path(s->inst, gi->subactionPath);
+        if (h < 0 || !a->sub[h]) return XR_ERROR_PATH_UNSUPPORTED;
+        *out = a->cur[h];
+        *prev = a->prev[h];
+        return XR_SUCCESS;
     }
-ACTION_STATE_FN(rt_xrGetActionStateBoolean, XrActionStateBoolean, XR_TYPE_ACTION_STATE_BOOLEAN)
-ACTION_STATE_FN(rt_xrGetActionStateFloat, XrActionStateFloat, XR_TYPE_ACTION_STATE_FLOAT)
-ACTION_STATE_FN(rt_xrGetActionStateVector2f, XrActionStateVector2f, XR_TYPE_ACTION_STATE_VECTOR2F)
-ACTION_STATE_FN(rt_xrGetActionStatePose, XrActionStatePose, XR_TYPE_ACTION_STATE_POSE)
+    for (int h = 0; h < 2; h++) { /* combined: the largest magnitude, active if any is */
+        ActionValue c = a->cur[h], p = a->prev[h];
+        if (!c.active) continue;
+        if (!out->active || fabsf(c.v[0]) + fabsf(c.v[1]) > fabsf(out->v[0]) + fabsf(out->v[1])) {
+            *out = c;
+            *prev = p;
+        }
+    }
+    return XR_SUCCESS;
+}
+#define ACTION_STATE_HEAD(T, TYPE)                                                                \
+    Session *s = (Session *)session;                                                              \
+    CHECK_HANDLE(s, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);                                      \
+    if (!gi || gi->type != XR_TYPE_ACTION_STATE_GET_INFO || !state || state->type != TYPE)        \
+        return XR_ERROR_VALIDATION_FAILURE;                                                       \
+    if (session_lost(s)) return XR_ERROR_SESSION_LOST;                                            \
+    void *next = state->next;                                                                     \
+    memset(state, 0, sizeof(*state));                                                             \
+    state->type = TYPE;                                                                           \
+    state->next = next;                                                                           \
+    ActionValue cur, prev;
+static XrResult rt_xrGetActionStateBoolean(XrSession session, const XrActionStateGetInfo *gi,
+                                           XrActionStateBoolean *state) {
+    ACTION_STATE_HEAD(XrActionStateBoolean, XR_TYPE_ACTION_STATE_BOOLEAN)
+    XrResult r = action_state(s, gi, XR_ACTION_TYPE_BOOLEAN_INPUT, &cur, &prev);
+    if (r != XR_SUCCESS) return r;
+    state->isActive = cur.active ? XR_TRUE : XR_FALSE;
+    state->currentState = cur.active && cur.v[0] > 0.5f ? XR_TRUE : XR_FALSE;
+    state->changedSinceLastSync = (cur.active && prev.active && (cur.v[0] > 0.5f) != (prev.v[0] > 0.5f)) ? XR_TRUE
+                                                                                                       : XR_FALSE;
+    state->lastChangeTime = cur.active ? cur.change_time : 0;
+    return XR_SUCCESS;
+}
+static XrResult rt_xrGetActionStateFloat(XrSession session, const XrActionStateGetInfo *gi, XrActionStateFloat *state) {
+    ACTION_STATE_HEAD(XrActionStateFloat, XR_TYPE_ACTION_STATE_FLOAT)
+    XrResult r = action_state(s, gi, XR_ACTION_TYPE_FLOAT_INPUT, &cur, &prev);
+    if (r != XR_SUCCESS) return r;
+    state->isActive = cur.active ? XR_TRUE : XR_FALSE;
+    state->currentState = cur.active ? cur.v[0] : 0;
+    state->changedSinceLastSync = (cur.active && prev.active && cur.v[0] != prev.v[0]) ? XR_TRUE : XR_FALSE;
+    state->lastChangeTime = cur.active ? cur.change_time : 0;
+    return XR_SUCCESS;
+}
+static XrResult rt_xrGetActionStateVector2f(XrSession session, const XrActionStateGetInfo *gi,
+                                            XrActionStateVector2f *state) {
+    ACTION_STATE_HEAD(XrActionStateVector2f, XR_TYPE_ACTION_STATE_VECTOR2F)
+    XrResult r = action_state(s, gi, XR_ACTION_TYPE_VECTOR2F_INPUT, &cur, &prev);
+    if (r != XR_SUCCESS) return r;
+    state->isActive = cur.active ? XR_TRUE : XR_FALSE;
+    state->currentState.x = cur.active ? cur.v[0] : 0;
+    state->currentState.y = cur.active ? cur.v[1] : 0;
+    state->changedSinceLastSync = (cur.active && prev.active && (cur.v[0] != prev.v[0] || cur.v[1] != prev.v[1]))
+                                      ? XR_TRUE : XR_FALSE;
+    state->lastChangeTime = cur.active ? cur.change_time : 0;
+    return XR_SUCCESS;
+}
+static XrResult rt_xrGetActionStatePose(XrSession session, const XrActionStateGetInfo *gi, XrActionStatePose *state) {
+    ACTION_STATE_HEAD(XrActionStatePose, XR_TYPE_ACTION_STATE_POSE)
+    XrResult r = action_state(s, gi, XR_ACTION_TYPE_POSE_INPUT, &cur, &prev);
+    if (r != XR_SUCCESS) return r;
+    state->isActive = cur.active ? XR_TRUE : XR_FALSE;
+    return XR_SUCCESS;
+}
+
+static int profile_path(Instance *inst, int prof, XrPath *out) {
+    const char *name = k_profiles[prof].name;
+    for (int i = 0; i < inst->n_paths; i++)
+        if (!strcmp(inst->paths[i], name)) { *out = (XrPath)(i + 1); return 1; }
+    if (inst->n_paths == MAX_PATHS) return 0;
+    inst->paths[inst->n_paths] = strdup(name);
+    *out = (XrPath)(++inst->n_paths);
+    return 1;
+}
 
 static XrResult rt_xrSyncActions(XrSession session, const XrActionsSyncInfo *si) {
     Session *s = (Session *)session;
@@ -1253,17 +1755,57 @@ static XrResult rt_xrSyncActions(XrSession session, const XrActionsSyncInfo *si)
         if (!as->attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
     }
     if (s->state != XR_SESSION_STATE_FOCUSED) return XR_SESSION_NOT_FOCUSED;
+    /* the script's lines up to this frame (frames ended so far) take effect */
+    while (s->next_key < s->n_script && s->script[s->next_key].frame <= (long)s->frames_submitted) {
+        const InputKey *k = &s->script[s->next_key++];
+        HandState *hs = &s->hands[k->hand];
+        if (k->mask & KEY_PROFILE) snprintf(hs->profile, sizeof(hs->profile), "%s", k->profile);
+        if (k->mask & KEY_AIM) { hs->aim = k->aim; hs->aim_valid = 1; }
+        if (k->mask & KEY_GRIP) { hs->grip = k->grip; hs->grip_valid = 1; }
+        if (k->mask & KEY_SELECT) hs->select = k->select;
+        if (k->mask & KEY_SQUEEZE) hs->squeeze = k->squeeze;
+        if (k->mask & KEY_THUMB) { hs->thumb[0] = k->thumb[0]; hs->thumb[1] = k->thumb[1]; }
+        if (k->mask & KEY_UNTRACK) hs->aim_valid = hs->grip_valid = 0;
+    }
+    XrTime now = now_ns();
+    for (int i = 0; i < s->inst->n_actions; i++) {
+        Action *a = s->inst->actions[i];
+        int active_set = 0;
+        for (uint32_t j = 0; j < si->countActiveActionSets; j++)
+            active_set |= (ActionSet *)si->activeActionSets[j].actionSet == a->set;
+        for (int h = 0; h < 2; h++) {
+            a->prev[h] = a->cur[h];
+            ActionValue v = active_set ? eval_action(s, a, h) : a->prev[h];
+            if (!active_set) v.active = 0;
+            int changed = !a->prev[h].active || v.v[0] != a->prev[h].v[0] || v.v[1] != a->prev[h].v[1];
+            v.change_time = changed ? now : a->prev[h].change_time;
+            a->cur[h] = v;
+        }
+    }
+    int changed = 0;
+    for (int h = 0; h < 2; h++) {
+        int p = current_profile(s, h);
+        if (p != s->reported_profile[h]) { s->reported_profile[h] = p; changed = 1; }
+    }
+    if (changed) {
+        XrEventDataInteractionProfileChanged ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.type = XR_TYPE_EVENT_DATA_INTERACTION_PROFILE_CHANGED;
+        ev.session = (XrSession)s;
+        push_event(s->inst, &ev, sizeof(ev));
+    }
     return XR_SUCCESS;
 }
 static XrResult rt_xrEnumerateBoundSourcesForAction(XrSession session, const XrBoundSourcesForActionEnumerateInfo *ei,
                                                     uint32_t cap, uint32_t *count, XrPath *sources) {
-    CHECK_HANDLE((Session *)session, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
+    Session *s = (Session *)session;
+    CHECK_HANDLE(s, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
     if (!ei || ei->type != XR_TYPE_BOUND_SOURCES_FOR_ACTION_ENUMERATE_INFO || !count) return XR_ERROR_VALIDATION_FAILURE;
     Action *a = (Action *)ei->action;
     CHECK_HANDLE(a, MAGIC_ACTION, XR_ERROR_HANDLE_INVALID);
     if (!a->set->attached) return XR_ERROR_ACTIONSET_NOT_ATTACHED;
     (void)cap; (void)sources;
-    *count = 0;
+    *count = 0; /* bound sources are not enumerated by this runtime */
     return XR_SUCCESS;
 }
 static XrResult rt_xrGetInputSourceLocalizedName(XrSession session, const XrInputSourceLocalizedNameGetInfo *gi,
@@ -1271,7 +1813,7 @@ static XrResult rt_xrGetInputSourceLocalizedName(XrSession session, const XrInpu
     CHECK_HANDLE((Session *)session, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
     if (!gi || gi->type != XR_TYPE_INPUT_SOURCE_LOCALIZED_NAME_GET_INFO || !count) return XR_ERROR_VALIDATION_FAILURE;
     (void)cap; (void)buffer;
-    return XR_ERROR_PATH_INVALID; /* no input sources exist */
+    return XR_ERROR_PATH_INVALID; /* bound sources are not enumerated, so none can be named */
 }
 static XrResult rt_xrApplyHapticFeedback(XrSession session, const XrHapticActionInfo *hi, const XrHapticBaseHeader *hf) {
     CHECK_HANDLE((Session *)session, MAGIC_SESSION, XR_ERROR_HANDLE_INVALID);
