@@ -60,8 +60,9 @@ class WebXRConfig:
     page may fetch (the stimulus library, the server's audio folder); ``library_dir``: where
     a cue's ``library`` path is looked up. ``model_loader``: returns a
     :class:`~questionnaires.webxr_model.WebModel` (called once, on the first request).
-    ``panel_factory``: session id -> a :class:`vr_study.xr.panel_source.PanelSource` (None:
-    no panels). ``three_dir``: three.js's ``build`` folder (None: :data:`THREE_DIR`).
+    ``panel_factory``: session id -> a :class:`vr_study.xr.panel_source.PanelSource`; None: a
+    :class:`~questionnaires.headset_panel.QuestionnairePanel` over the tablet app's database,
+    instruments and group committer (the session's headset prompts), unless ``panels`` is False. ``three_dir``: three.js's ``build`` folder (None: :data:`THREE_DIR`).
     """
 
     bridge: PoseBridge
@@ -69,10 +70,12 @@ class WebXRConfig:
     audio_roots: list[Path] = field(default_factory=list)
     library_dir: Path | None = None
     panel_factory: Callable[[int], Any] | None = None
+    panels: bool = True
     three_dir: Path | None = None
     _model: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _panels: dict = field(default_factory=dict)
+    _tablet: TabletContext | None = None
 
     def model(self) -> Any:
         with self._lock:
@@ -82,12 +85,26 @@ class WebXRConfig:
 
     def panel(self, session_id: int) -> Any:
         """The session's panel source (one per session, shared by its reconnecting pages)."""
-        if self.panel_factory is None:
+        if self.panel_factory is None and not (self.panels and self._tablet is not None):
             return None
         with self._lock:
             if session_id not in self._panels:
-                self._panels[session_id] = self.panel_factory(session_id)
+                self._panels[session_id] = (self.panel_factory or self._questionnaire_panel)(session_id)
             return self._panels[session_id]
+
+    def _questionnaire_panel(self, session_id: int) -> Any:
+        from questionnaires.headset_panel import QuestionnairePanel
+
+        t = self._tablet
+        return QuestionnairePanel(t.db, t.instruments, session_id, store=t.committer, client="webxr")
+
+    def close(self) -> None:
+        """Stop the panels' background threads."""
+        with self._lock:
+            panels, self._panels = list(self._panels.values()), {}
+        for p in panels:
+            if hasattr(p, "close"):
+                p.close()
 
     def resolve_audio(self, audio: str | None, library: str | None) -> Path | None:
         """The speech file a cue names, if it lies in an allowed folder and is a WAV file."""
@@ -119,6 +136,7 @@ def add_webxr(app: FastAPI, config: WebXRConfig) -> FastAPI:
     """Add the WebXR routes to a tablet app (:func:`questionnaires.tablet.create_app`)."""
     config.three_dir = THREE_DIR if config.three_dir is None else config.three_dir
     check_three(config.three_dir)
+    config._tablet = app.state.tablet
     app.state.webxr = config
     app.mount("/w/static", StaticFiles(directory=str(STATIC)), name="webxr-static")
     app.mount("/w/vendor/three", StaticFiles(directory=str(config.three_dir)), name="webxr-three")
@@ -313,6 +331,14 @@ def serve(db: Any, config: WebXRConfig, host: str = "127.0.0.1", port: int = 0, 
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     url = f"{'https' if certificate else 'http'}://{host}:{bound}"
-    running = RunningServer(url)
+
+    class WebXRServer(RunningServer):
+        def stop(self, timeout_s: float = 5.0) -> None:
+            """Stop uvicorn, then the panels (their writes go through the committer), then the committer."""
+            self._server.should_exit = True
+            self._thread.join(timeout_s)
+            config.close()
+            self.app.state.committer.close(timeout_s)
+    running = WebXRServer(url)
     running.url, running.app, running._server, running._thread = url, app, server, thread
     return running

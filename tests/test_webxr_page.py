@@ -317,3 +317,67 @@ def test_enter_and_exit_vr_with_an_emulated_headset(site, headset):
     wait_for(page, f"vrStudy.frames > {inline_frames + 5}")             # back to the inline view, still drawing
     assert page.evaluate("vrStudy.xrFrames") == xr_frames
     assert page.evaluate("vrStudy.xr.sessions") == 1 and page.inner_text("#enter-vr") == "Enter VR"
+
+
+def _screen_xy(page, uv: tuple[float, float]) -> tuple[float, float]:
+    """Where panel coordinates (u, v) appear on the page (CSS px), from the page's matrices."""
+    wait_for(page, "vrStudy.panel && vrStudy.panel.matrix")
+    st = page.evaluate("({p: vrStudy.panel, c: vrStudy.camera, w: innerWidth, h: innerHeight})")
+    model = np.asarray(st["p"]["matrix"]).reshape(4, 4).T
+    view = np.asarray(st["c"]["view"]).reshape(4, 4).T
+    proj = np.asarray(st["c"]["projection"]).reshape(4, 4).T
+    local = np.array([(uv[0] - 0.5) * st["p"]["width_m"], (0.5 - uv[1]) * st["p"]["height_m"], 0, 1])
+    clip = proj @ view @ model @ local
+    x, y = clip[:2] / clip[3]
+    return (x + 1) / 2 * st["w"], (1 - y) / 2 * st["h"]
+
+
+def test_answers_given_on_the_panel_in_the_page_land_in_the_database(site, headset):
+    from questionnaires.submission import HEADSET
+
+    db, sid = site["db"], site["sid"]
+    pid = db.open_prompt(sid, 0, "emotion_recognition", {"emotion": "happy", "answer_in": HEADSET})
+    page = headset()
+    info = wait_for(page, "vrStudy.panel && vrStudy.panel.loadedVersion !== undefined && vrStudy.panel.matrix "
+                          "&& vrStudy.panel")
+    assert info["width_m"] == pytest.approx(0.64, abs=0.01)
+    # world-locked in front of the eyes: distance_m ahead (horizontally), drop_m below
+    cam = np.linalg.inv(np.asarray(page.evaluate("vrStudy.camera.view")).reshape(4, 4).T)[:3, 3]
+    centre = np.asarray(info["matrix"]).reshape(4, 4).T[:3, 3]
+    assert np.hypot(*(centre - cam)[[0, 2]]) == pytest.approx(info["distance_m"], abs=0.01)
+    assert cam[1] - centre[1] == pytest.approx(info["drop_m"], abs=0.01)
+    panel = site["server"].app.state.webxr.panel(sid)
+
+    def click(uv) -> None:
+        x, y = _screen_xy(page, uv)
+        page.mouse.move(x, y)
+        n = page.evaluate("vrStudy.frames")
+        wait_for(page, f"vrStudy.frames > {n + 2}")            # hovering for a few frames
+        page.mouse.down()
+        page.mouse.up()
+        n = page.evaluate("vrStudy.frames")
+        wait_for(page, f"vrStudy.frames > {n + 2}")
+
+    def until(check, timeout_s: float = 10.0) -> None:
+        """The page's events reach the server asynchronously: wait for their effect."""
+        end = time.monotonic() + timeout_s
+        while not check():
+            assert time.monotonic() < end, panel.state()
+            time.sleep(0.05)
+
+    v0 = page.evaluate("vrStudy.panel.version")
+    click(panel.control_uv("submit"))                               # nothing chosen yet: refused
+    until(lambda: "emotion" in panel.state().missing)
+    assert db.responses(sid) == []
+    wait_for(page, f"vrStudy.panel.loadedVersion > {v0}")          # the page shows the new image
+    click(panel.control_uv("option", "emotion", "sad"))
+    until(lambda: panel.state().answers.get("emotion") == "sad")
+    click(panel.control_uv("option", "confidence", 4))
+    until(lambda: panel.state().answers.get("confidence") == 4)
+    click(panel.control_uv("submit"))
+    until(lambda: len(db.responses(sid)) == 2)
+    rows = {r.item_id: r for r in db.responses(sid)}
+    assert rows["emotion"].value == "sad" and rows["confidence"].value == 4
+    assert rows["emotion"].prompt_id == pid and rows["emotion"].client == "webxr"
+    # the prompt is answered: the panel goes away (after the "saved" card)
+    wait_for(page, "vrStudy.panel === null", timeout_s=15)

@@ -226,19 +226,20 @@ function hitUV(origin, direction) {
 const controllers = [0, 1].map((i) => {
   const c = renderer.xr.getController(i);
   c.userData.select = false;
+  c.userData.pressed = false;         // a press shorter than a frame still reaches the panel
   c.addEventListener("connected", (ev) => { c.userData.source = ev.data.handedness === "left" ? "left" : "right"; });
   c.addEventListener("disconnected", () => { c.userData.source = null; });
-  c.addEventListener("selectstart", () => { c.userData.select = true; });
+  c.addEventListener("selectstart", () => { c.userData.select = true; c.userData.pressed = true; });
   c.addEventListener("selectend", () => { c.userData.select = false; });
   scene.add(c);
   return c;
 });
 // desktop: the mouse is a pointer, arrow keys / Enter / Backspace are panel keys
-const mouse = { ndc: null, select: false };
+const mouse = { ndc: null, select: false, pressed: false };
 canvas.addEventListener("pointermove", (e) => {
   mouse.ndc = new THREE.Vector2((e.clientX / canvas.clientWidth) * 2 - 1, -(e.clientY / canvas.clientHeight) * 2 + 1);
 });
-canvas.addEventListener("pointerdown", () => { mouse.select = true; });
+canvas.addEventListener("pointerdown", () => { mouse.select = true; mouse.pressed = true; });
 window.addEventListener("pointerup", () => { mouse.select = false; });
 const KEYS = { ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: "right", Enter: "select",
                Backspace: "back" };
@@ -252,14 +253,18 @@ function sendPointers() {
       const o = new THREE.Vector3(), q = new THREE.Quaternion();
       c.getWorldPosition(o); c.getWorldQuaternion(q);
       send({ type: "pointer", source: c.userData.source, uv: hitUV(o, new THREE.Vector3(0, 0, -1).applyQuaternion(q)),
-             select: c.userData.select });
+             select: c.userData.select || c.userData.pressed });
+      c.userData.pressed = false;
     }
     const { p, q } = headPose();
     send({ type: "pointer", source: "gaze", uv: hitUV(p, new THREE.Vector3(0, 0, -1).applyQuaternion(q)), select: false });
   } else if (mouse.ndc) {
     raycaster.setFromCamera(mouse.ndc, camera);
-    send({ type: "pointer", source: "mouse", uv: hitUV(raycaster.ray.origin, raycaster.ray.direction),
-           select: mouse.select });
+    const ev = { type: "pointer", source: "mouse", uv: hitUV(raycaster.ray.origin, raycaster.ray.direction),
+                 select: mouse.select || mouse.pressed };
+    send(ev);
+    state.pointer = ev;
+    mouse.pressed = false;
   }
 }
 
@@ -288,6 +293,7 @@ function onFrame(timeMs, xrFrame) {
   sendPointers();
   renderer.render(scene, camera);
   const cam = renderer.xr.isPresenting ? renderer.xr.getCamera() : camera;
+  if (panelMesh && state.panel) state.panel.matrix = Array.from(panelMesh.matrixWorld.elements);
   state.camera = { projection: Array.from(cam.projectionMatrix.elements),
                    view: Array.from(cam.matrixWorldInverse.elements) };
 }
