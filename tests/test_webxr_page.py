@@ -157,6 +157,13 @@ def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, br
         served = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest().upper()
     assert ":".join(served[i:i + 2] for i in range(0, 64, 2)) == site["cert"].fingerprint_sha256
 
+    # the pose WebSocket: no pairing cookie, no connection
+    import websockets.sync.client as wsc
+    from websockets.exceptions import InvalidStatus
+    with pytest.raises(InvalidStatus) as refused:
+        wsc.connect(f"wss://{host}:{port}/w/ws", ssl=ctx, origin=f"https://{host}:{port}", open_timeout=10)
+    assert refused.value.response.status_code == 403
+
     c = browser.new_context(ignore_https_errors=True)
     page = c.new_page()
     assert page.goto(f"{site['server']}/w/model.json").status == 403          # not paired
@@ -249,6 +256,9 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headse
     poses[:, 16, 2] = angle
     start = time.monotonic() + 0.3
     sender = threading.Thread(target=publish, args=(site["pub"], "walker", poses, fps, start))
+    bridge = site["server"].app.state.webxr.bridge
+    dropped = bridge.stats.dropped_malformed
+    site["pub"].send_raw([b"walker", b"VRPS" + b"\0" * 10, b"junk"])     # off-protocol: the bridge drops it
     sender.start()
     samples = []
     while sender.is_alive():
@@ -270,6 +280,7 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headse
     wait_for(page, f"vrStudy.avatars.walker.stats.received === {n}")
     stats = page.evaluate("vrStudy.avatars.walker.stats")
     assert stats["gaps"] == 0 and stats["duplicates"] == 0 and page.evaluate("vrStudy.malformed") == 0
+    assert bridge.stats.dropped_malformed == dropped + 1
     # the publisher went quiet: the last pose is held and its age grows
     wait_for(page, "vrStudy.avatars.walker.age_s > 0.2")
     assert page.evaluate("vrStudy.avatars.walker.fullPose[16 * 3 + 2]") == pytest.approx(angle[-1], abs=1e-6)
