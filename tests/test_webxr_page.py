@@ -284,6 +284,14 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headse
     # the publisher went quiet: the last pose is held and its age grows
     wait_for(page, "vrStudy.avatars.walker.age_s > 0.2")
     assert page.evaluate("vrStudy.avatars.walker.fullPose[16 * 3 + 2]") == pytest.approx(angle[-1], abs=1e-6)
+    # a second avatar: both stand on the XR renderer's arc, 1.3 m away, facing the participant
+    from vr_study.xr.avatar import conversational_placements
+
+    publish(site["pub"], "zeta", poses[:2], fps, time.monotonic())
+    places = wait_for(page, "Object.keys(vrStudy.placements).length === 2 && vrStudy.placements")
+    for name, want in zip(["walker", "zeta"], conversational_placements(2)):
+        np.testing.assert_allclose(places[name]["position"], want.position, atol=1e-6)
+        assert places[name]["yaw"] == pytest.approx(want.yaw_rad, abs=1e-6)
 
 
 def test_audio_cue_starts_the_speech_at_the_cue_time(site, headset):

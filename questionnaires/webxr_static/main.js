@@ -12,7 +12,7 @@ const state = window.vrStudy = {
   ready: false, error: null, frames: 0, xrFrames: 0, avatars: {}, malformed: 0,
   clock: { offsetS: 0, rttS: null, pings: 0 }, audio: [], latency: [],
   xr: { supported: false, active: false, sessions: 0, referenceSpace: null },
-  panel: null, camera: null, socket: "closed",
+  panel: null, camera: null, socket: "closed", placements: {},
 };
 const statusEl = document.getElementById("status");
 const say = (t) => { statusEl.textContent = t; };
@@ -64,6 +64,7 @@ function layout() {
   const ids = [...avatars.keys()].sort();
   const places = placements(ids.length);
   ids.forEach((id, i) => avatars.get(id).place(places[i]));
+  state.placements = Object.fromEntries(ids.map((id, i) => [id, places[i]]));
 }
 
 function onPose(m, recvMs) {
