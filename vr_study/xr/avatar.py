@@ -115,6 +115,9 @@ class AvatarMesh:
 
     def __post_init__(self) -> None:
         self.faces = np.ascontiguousarray(self.model.faces, dtype=np.uint32)
+        c = getattr(self.model, "vertex_colors", None)
+        #: (V, 3) float32 linear RGB vertex colours of the body model, or None (one albedo)
+        self.colors = None if c is None else np.asarray(c, np.float32)
         ne = getattr(self.model, "num_expression", None)
         self._num_expression = 10 if ne is None else int(ne)
         rest = self.model.pose_frame(np.zeros((55, 3), np.float32), np.zeros(3, np.float32),

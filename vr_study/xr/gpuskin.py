@@ -67,6 +67,7 @@ class SkinRig:
     joints (55, 3) float64 m rest joints; joints_expr (55, 3, E) their shift per coefficient.
     parents (55,) int64; ground_offset_m: lift that puts the rest pose's feet at y = 0.
     top4_error_m: largest vertex distance (m) top-4 LBS vs full LBS over the test poses.
+    colors (V, 3) linear RGB: the body model's vertex colours (None: one albedo).
     """
 
     rest_vertices: np.ndarray
@@ -88,6 +89,9 @@ class SkinRig:
     ground_offset_m: float
     top4_error_m: float
     levels: list
+    colors: np.ndarray | None = None    # (V, 3) float32 linear RGB vertex colours, if the model has them
+    uvs: np.ndarray | None = None       # (V, 2) float32 texture coordinates (textured rigs)
+    texture: np.ndarray | None = None   # (H, W, 3) uint8 sRGB base-colour image (textured rigs)
 
     @property
     def num_vertices(self) -> int:
@@ -208,7 +212,9 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
                    weight_pairs=pairs, expr_row=expr_row, expr_basis=basis,
                    pose_row=pose_row, pose_basis=pose_basis,
                    joints=np.asarray(sh.joints, np.float64), joints_expr=np.asarray(sh.joints_expr, np.float64),
-                   parents=parents, ground_offset_m=float(-np.min(v[:, 1])), top4_error_m=err, levels=levels)
+                   parents=parents, ground_offset_m=float(-np.min(v[:, 1])), top4_error_m=err, levels=levels,
+                   colors=None if getattr(model, "vertex_colors", None) is None
+                   else np.asarray(model.vertex_colors, np.float32))
 
 
 def _pose_basis(posedirs: np.ndarray | None, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
