@@ -205,16 +205,20 @@ class ClipRenderer:
         self.frame_shape = (rows * size[1], cols * size[0], 3)
         self.scene = build_scene(spec)
         colors = getattr(body, "vertex_colors", None)
-        # vertex colours carry the materials: the base colour then only tints them (white)
-        material = make_material(spec.body_material if colors is None else
-                                 replace(spec.body_material, base_color=(1.0, 1.0, 1.0)))
+        texture = getattr(body, "texture", None)
+        if texture is not None:  # a base-colour texture carries the materials (not the vertex colours)
+            colors = None
+        # vertex colours or a texture carry the materials: the base colour then only tints them (white)
+        material = make_material(spec.body_material if colors is None and texture is None else
+                                 replace(spec.body_material, base_color=(1.0, 1.0, 1.0)),
+                                 None if texture is None else texture.image)
         aspect = size[0] / size[1]
         self.panels: list[_Panel] = []
         for clip, caption in zip(clips, captions):
             clip = clip.resample(fps) if abs(clip.fps - fps) > 1e-9 else clip
             camera, floor_y = frame_clip(clip, body, view, aspect)
             first = np.asarray(body.pose_clip(clip, frames=slice(0, 1)).vertices[0], np.float32)
-            mesh = DynamicMesh(body.faces, first, material, colors)
+            mesh = DynamicMesh(body.faces, first, material, colors, None if texture is None else texture.split)
             body_node = self.scene.add(mesh.mesh)
             floor_node = make_floor_node(default_scene(floor_y).floor)
             self.scene.add_node(floor_node)

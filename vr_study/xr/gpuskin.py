@@ -207,14 +207,26 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
     expr_row = np.full(len(v), -1, np.int32)
     expr_row[moved] = np.arange(len(moved), dtype=np.int32)
     basis = np.ascontiguousarray(exprdirs[moved].transpose(0, 2, 1), np.float32)  # (R, E, 3)
+    colors = getattr(model, "vertex_colors", None)
+    colors = None if colors is None else np.asarray(colors, np.float32)
+    ground = float(-np.min(v[:, 1]))
+    uvs = image = None
+    tex = getattr(model, "texture", None)
+    if tex is not None:
+        # split at the UV seams: each split vertex carries its original vertex's attributes,
+        # and the rows it reads in the expression, pose and weight-list buffers are the original's
+        g = np.asarray(tex.split.vertex, np.int64)
+        v, normals, idx4, w4 = v[g], normals[g], idx4[g], w4[g]
+        offsets, counts, expr_row, pose_row = offsets[g], counts[g], expr_row[g], pose_row[g]
+        faces = np.ascontiguousarray(tex.split.faces, np.uint32)
+        uvs, image, colors = np.asarray(tex.split.uv, np.float32), tex.image, None
     return SkinRig(rest_vertices=v, rest_normals=normals, faces=faces, weight_mode=weight_mode,
                    joint_index=idx4, joint_weight=w4, weight_offset=offsets, weight_count=counts,
                    weight_pairs=pairs, expr_row=expr_row, expr_basis=basis,
                    pose_row=pose_row, pose_basis=pose_basis,
                    joints=np.asarray(sh.joints, np.float64), joints_expr=np.asarray(sh.joints_expr, np.float64),
-                   parents=parents, ground_offset_m=float(-np.min(v[:, 1])), top4_error_m=err, levels=levels,
-                   colors=None if getattr(model, "vertex_colors", None) is None
-                   else np.asarray(model.vertex_colors, np.float32))
+                   parents=parents, ground_offset_m=ground, top4_error_m=err, levels=levels,
+                   colors=colors, uvs=uvs, texture=image)
 
 
 def _pose_basis(posedirs: np.ndarray | None, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
@@ -303,9 +315,13 @@ def skin_reference(rig: SkinRig, transforms: np.ndarray, expression: np.ndarray 
         idx, w = rig.joint_index, rig.joint_weight
     else:  # dense (V, 55) from the list: the same sum
         V = rig.num_vertices
-        vert = np.repeat(np.arange(V), rig.weight_count)
+        count = rig.weight_count.astype(np.int64)
+        vert = np.repeat(np.arange(V), count)
+        # each vertex's run of pairs starts at its offset (split vertices share their original's run)
+        start = np.cumsum(count) - count
+        pair = np.repeat(rig.weight_offset.astype(np.int64) - start, count) + np.arange(count.sum())
         dense = np.zeros((V, NUM_JOINTS), np.float32)
-        dense[vert, rig.weight_pairs[:, 0].astype(np.int64)] = rig.weight_pairs[:, 1]
+        dense[vert, rig.weight_pairs[pair, 0].astype(np.int64)] = rig.weight_pairs[pair, 1]
         idx = np.broadcast_to(np.arange(NUM_JOINTS, dtype=np.int32), (V, NUM_JOINTS))
         w = dense
     m = np.einsum("vk,vkab->vab", w, T[idx][:, :, :3, :])
