@@ -135,6 +135,21 @@ class AvatarMesh:
         if self._gather is not None:
             self.faces = np.ascontiguousarray(self.model.texture.split.faces, np.uint32)
         self.num_vertices = len(rest) if self._gather is None else len(self._gather)
+        # teeth, tongue and mouth cavity, appended as extra vertices rigid to the head and jaw
+        from vr_study.body.mouth import PLAIN_SKIN_RGB, mouth_for
+        self.mouth = mouth_for(self.model)
+        if self.mouth is not None:
+            n_body = self.num_vertices
+            self.faces = np.concatenate([self.faces, self.mouth.faces + n_body]).astype(np.uint32)
+            body_c = (self.colors if self.colors is not None else
+                      np.tile(np.asarray((1.0,) * 3 if tex is not None else PLAIN_SKIN_RGB, np.float32), (n_body, 1)))
+            if self._gather is None and self.colors is not None:
+                body_c = self.colors
+            self.colors = np.concatenate([body_c, self.mouth.colors]).astype(np.float32)
+            if self.uvs is not None:  # u < 0: not textured (the mouth parts keep their colours)
+                self.uvs = np.concatenate([self.uvs, np.full((self.mouth.num_vertices, 2), -1.0, np.float32)])
+            self._mouth_normals = VertexNormals(self.mouth.faces, self.mouth.num_vertices)
+            self.num_vertices = n_body + self.mouth.num_vertices
 
     def pose(self, full_pose: np.ndarray, transl: np.ndarray, expression: np.ndarray | None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -155,5 +170,11 @@ class AvatarMesh:
         v = v + np.array([0.0, self.ground_offset_m, 0.0], np.float32)
         n = self._normals(v)  # on the original mesh: smooth across UV seams
         if self._gather is not None:
-            return v[self._gather], n[self._gather]
+            v, n = v[self._gather], n[self._gather]
+        if self.mouth is not None:
+            from vr_study.body.mouth import pose_mouth, skinning_transforms
+            A = skinning_transforms(self.model, np.asarray(full_pose, np.float64)[None], rel[None], e[None])
+            mv = pose_mouth(self.mouth, A)[0] + np.array([0.0, self.ground_offset_m, 0.0], np.float32)
+            v = np.concatenate([v, mv])
+            n = np.concatenate([n, self._mouth_normals(mv)])
         return v, n

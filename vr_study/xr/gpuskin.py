@@ -220,6 +220,30 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
         offsets, counts, expr_row, pose_row = offsets[g], counts[g], expr_row[g], pose_row[g]
         faces = np.ascontiguousarray(tex.split.faces, np.uint32)
         uvs, image, colors = np.asarray(tex.split.uv, np.float32), tex.image, None
+    from vr_study.body.mouth import PLAIN_SKIN_RGB, mouth_for
+    mouth = mouth_for(model, betas)
+    if mouth is not None:
+        # teeth, tongue and cavity: extra vertices skinned to one joint with weight 1, no blend shapes
+        m = mouth.num_vertices
+        n_body = len(v)
+        from vr_study.render.normals import VertexNormals as _VN
+        mouth_n = _VN(mouth.faces, m)(mouth.vertices)
+        j = mouth.joint.astype(np.int32)
+        v = np.concatenate([v, mouth.vertices]).astype(np.float32)
+        normals = np.concatenate([normals, mouth_n]).astype(np.float32)
+        idx4 = np.concatenate([idx4, np.stack([j, j, j, j], 1)]).astype(np.int32)
+        w4 = np.concatenate([w4, np.tile(np.array([1, 0, 0, 0], np.float32), (m, 1))])
+        offsets = np.concatenate([offsets, len(pairs) + np.arange(m, dtype=np.int32)]).astype(np.int32)
+        counts = np.concatenate([counts, np.ones(m, np.int32)])
+        pairs = np.concatenate([pairs, np.stack([j.astype(np.float32), np.ones(m, np.float32)], 1)])
+        expr_row = np.concatenate([expr_row, np.full(m, -1, np.int32)])
+        pose_row = np.concatenate([pose_row, np.full(m, -1, np.int32)])
+        faces = np.concatenate([faces, mouth.faces + n_body]).astype(np.uint32)
+        if colors is None:
+            colors = np.tile(np.asarray((1.0,) * 3 if tex is not None else PLAIN_SKIN_RGB, np.float32), (n_body, 1))
+        colors = np.concatenate([colors, mouth.colors]).astype(np.float32)
+        if uvs is not None:  # u < 0: not textured
+            uvs = np.concatenate([uvs, np.full((m, 2), -1.0, np.float32)])
     return SkinRig(rest_vertices=v, rest_normals=normals, faces=faces, weight_mode=weight_mode,
                    joint_index=idx4, joint_weight=w4, weight_offset=offsets, weight_count=counts,
                    weight_pairs=pairs, expr_row=expr_row, expr_basis=basis,

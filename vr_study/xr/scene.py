@@ -60,7 +60,7 @@ void main() {
     // as the offline renderer (pyrender): a texture tints the diffuse and ambient terms, the
     // vertex colour multiplies the whole result
     vec3 albedo = vec3(1.0);
-    if (u_use_texture == 1) albedo = texture(u_base_texture, v_uv).rgb;
+    if (u_use_texture == 1 && v_uv.x >= 0.0) albedo = texture(u_base_texture, v_uv).rgb;  // u < 0: untextured
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;
     vec3 v = normalize(u_eye - v_world);
