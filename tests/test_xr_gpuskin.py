@@ -56,6 +56,7 @@ def test_shader_math_matches_the_body_models_cpu_skinning(body, weight_mode):
         pose, transl, expression = random_frame(rng, body.num_expression)
         verts, normals = skin_reference(rig, joint_transforms(rig, pose, transl, expression), expression)
         ref = body.pose_frame(pose, transl, expression)
+        verts = verts[: len(ref)]  # the rig's extra vertices after the body's: teeth and mouth cavity
         assert np.max(np.linalg.norm(verts - (ref + lift), axis=1)) < 2e-5  # metres (float32 rounding)
         assert np.allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-4)
     # expression moves the face: the same pose with and without it differs by millimetres or more
@@ -119,10 +120,11 @@ def test_pose_correctives_in_the_shader_math_match_cpu_lbs(body, weight_mode):
         ref = model.pose_frame(pose, transl, expression)
         verts, _ = skin_reference(rig, joint_transforms(rig, pose, transl, expression), expression,
                                   pose_feature(pose))
+        verts = verts[: len(ref)]  # (the mouth parts follow)
         worst = max(worst, float(np.max(np.linalg.norm(verts - (ref + lift), axis=1))))
         # without the correctives the same pose is centimetres off: the test can fail
         plain, _ = skin_reference(rig, joint_transforms(rig, pose, transl, expression), expression, None)
-        assert np.max(np.linalg.norm(plain - (ref + lift), axis=1)) > 1e-2
+        assert np.max(np.linalg.norm(plain[: len(ref)] - (ref + lift), axis=1)) > 1e-2
         transforms, expr, feat = avatar.pose(pose, np.zeros(3), expression)
         assert feat.shape == (488,) and np.array_equal(feat, pose_feature(pose))
     assert worst < 1e-5  # metres
@@ -159,7 +161,7 @@ def compare(a: np.ndarray, b: np.ndarray) -> None:
     """Nearly identical: same silhouette, shading differing only where normals are computed
     differently (skinned rest normals vs normals of the posed mesh)."""
     ma, mb = skin_mask(a), skin_mask(b)
-    assert ma.sum() > 2000  # the avatar is in view
+    assert ma.sum() > 1000  # the avatar is in view (skin: face, neck, arms, hands; clothes are not counted)
     assert (ma ^ mb).sum() <= 0.01 * ma.sum()
     d = np.abs(a.astype(int) - b.astype(int)).max(axis=2)
     assert d.mean() < 1.0
@@ -210,7 +212,7 @@ SCENE_SCRIPT = textwrap.dedent("""
         if mode == "cpu":
             mesh = AvatarMesh(body, Placement(np.zeros(3, np.float32), 0.0))
             v, n = mesh.pose(pose, np.zeros(3), expr)
-            scene.add_avatar(v, n, mesh.faces, place)
+            scene.add_avatar(v, n, mesh.faces, place, colors=mesh.colors)
         else:
             rig = build_rig(body, weight_mode=mode)
             i = scene.add_skinned_avatar(rig, place)

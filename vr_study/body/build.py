@@ -688,6 +688,18 @@ def _barycentric(p, a, b, c) -> np.ndarray:
     return w / w.sum()
 
 
+def _open_mouth(v: np.ndarray, f: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``f`` without the faces at the back of the mouth slit that join the upper lip (head)
+    to the lower lip (jaw): they would stretch into a skin membrane across an open mouth.
+    The opening shows the separate teeth, tongue and cavity (:mod:`vr_study.body.mouth`)."""
+    c = v[f].mean(axis=1)
+    jaw = W[:, JI["jaw"]] > 0.5
+    straddles = jaw[f].any(axis=1) & ~jaw[f].all(axis=1)
+    inside_slit = ((np.abs(c[:, 0]) < MOUTH_HALF_WIDTH_M + 0.004) & (np.abs(c[:, 1] - MOUTH_Y_M) < 0.006)
+                   & (c[:, 2] > MOUTH_Z_M - 0.030) & (c[:, 2] < MOUTH_Z_M - 0.004))
+    return f[~(straddles & inside_slit)]
+
+
 # ------------------------------------------------------------------ assemble
 
 def build_default_body(progress: bool = False) -> dict[str, np.ndarray]:
@@ -704,6 +716,7 @@ def build_default_body(progress: bool = False) -> dict[str, np.ndarray]:
     v, part, f = v[order], part[order], inv[f]
     seg = bone_segments(J, extras)
     W, label = _skinning_weights(v, f, part, prims, seg)
+    f = _open_mouth(v, f, W)
     R = _joint_regressor(v, part, J)
     bar.update()
     shapedirs = np.zeros((NUM_VERTICES, 3, NUM_SHAPEDIRS), dtype=np.float32)

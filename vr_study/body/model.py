@@ -98,6 +98,9 @@ class BodyModel:
     lmk_bary_coords: np.ndarray
     expression_names: tuple[str, ...] | None = None
     vertex_colors: np.ndarray | None = None  # (V, 3) float32 linear RGB in [0, 1], if the file has them
+    #: a base-colour texture and the mesh split at its UV seams
+    #: (:class:`vr_study.body.uv.BodyTexture`, set by :func:`vr_study.body.uv.attach_texture`)
+    texture: Any = None
     _weights_sparse: Any = field(default=None, repr=False)
     _levels: list = field(default_factory=list, repr=False)
     _shaped: _Shaped | None = field(default=None, repr=False)

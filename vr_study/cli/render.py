@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-captions", action="store_true", help="draw no captions")
     p.add_argument("--from", dest="fmt", metavar="FMT", help="motion format of the clips, if not detected")
     p.add_argument("--body-model", metavar="PATH", help="SMPL-X model file (.npz/.pkl); default: the bundled body")
+    p.add_argument("--texture", metavar="IMG", help="base-colour texture of the body (PNG/JPEG); needs --uv-layout")
+    p.add_argument("--uv-layout", metavar="OBJ", help="the body model's UV layout (smplx_uv.obj from the SMPL-X "
+                                                      "download: 'vt' lines and 'f v/vt ...' faces)")
     p.set_defaults(func=run)
 
 
@@ -41,8 +44,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, "--audio", "was given together with --no-audio", "use one of them")
     captions = False if args.no_captions else args.caption
     audio = False if args.no_audio else args.audio
+    from vr_study.body.uv import attach_texture, check_texture_options
+
+    check_texture_options(args.texture, args.uv_layout)
+    body_model = args.body_model
+    if args.texture is not None:
+        from vr_study.body import load_body_model
+
+        body_model = attach_texture(load_body_model(args.body_model), args.texture, args.uv_layout)
     result = render_video(args.clips, args.output, audio=audio, view=args.view, size=size, fps=args.fps,
-                          captions=captions, body_model=args.body_model, png_dir=args.png_dir,
+                          captions=captions, body_model=body_model, png_dir=args.png_dir,
                           progress=True, fmt=args.fmt)
     where = " and ".join(str(p) for p in (result.path, result.png_dir) if p is not None)
     sound = ("with sound" if result.has_audio else "silent") if result.path is not None else "PNG frames"

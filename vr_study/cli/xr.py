@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--skinning", choices=["auto", "gpu", "cpu"], default="auto",
                    help="where avatars are skinned (auto: in the vertex shader unless the body model "
                         "has pose-corrective blend shapes; cpu: the numpy reference path)")
+    r.add_argument("--texture", metavar="IMG", help="base-colour texture of the body (PNG/JPEG); needs --uv-layout")
+    r.add_argument("--uv-layout", metavar="OBJ", help="the body model's UV layout (smplx_uv.obj)")
     sim = r.add_argument_group("simulator")
     sim.add_argument("--head-pose", default="0,1.6,0", help="'x,y,z[,qx,qy,qz,qw]' in STAGE, metres")
     sim.add_argument("--eye-size", default="640x720", help="per-eye image size WxH in pixels")
@@ -207,15 +209,20 @@ def _run(args) -> int:
                              "add --simulate (the headless test runtime reads XR_HEADLESS_INPUT_SCRIPT)")
         from vr_study.xr.sim_input import read_input_script
         input_script = read_input_script(args.input_script)
+    from vr_study.body.uv import attach_texture, check_texture_options
+    from vr_study.xr.avatar import load_avatar_body_model
+
+    check_texture_options(args.texture, args.uv_layout)
+    body, _ = load_avatar_body_model()
+    if args.texture is not None:  # a bad texture or layout is refused before anything is opened
+        attach_texture(body, args.texture, args.uv_layout)
     source, audio, audio_offset = _load_source(args)
     panel_source = _questionnaire_panel(args)  # an in-VR panel (vr_study.xr.panel_source.PanelSource)
 
     from vr_study.xr.audio_schedule import open_audio_output
-    from vr_study.xr.avatar import load_avatar_body_model
     from vr_study.xr.framelog import FrameLog
     from vr_study.xr.presenter import Presenter
 
-    body, _ = load_avatar_body_model()
     from vr_study.xr.gpuskin import resolve_skinning
     try:
         skinning, skinning_note = resolve_skinning(args.skinning, body)

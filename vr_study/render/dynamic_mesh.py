@@ -5,7 +5,9 @@ buffers, uploads the (unchanging) triangle indices again and frees the old ones.
 mesh is built once; each frame only its interleaved position+normal buffer is overwritten
 (``glBufferSubData``) while the renderer's GL context is current. Optional per-vertex
 colours (the default body's skin, lips, eyes, hair and clothes) ride along in the same
-buffer and never change.
+buffer and never change. A textured body (:class:`vr_study.body.uv.SeamSplit`) is drawn as
+its mesh split at the UV seams: normals are computed on the original mesh (smooth across
+seams) and gathered, with the texture coordinates, into the split vertices.
 
 Given the camera, faces that are clearly turned away from it or lie wholly outside its
 view are left out of the index buffer: the GPU would cull or clip them anyway (pyrender
@@ -31,27 +33,37 @@ class DynamicMesh:
     """
 
     def __init__(self, faces: np.ndarray, vertices: np.ndarray, material: Any,
-                 colors: np.ndarray | None = None):
-        """``colors``: optional (V, 3) linear RGB in [0, 1], multiplied by the material's base colour."""
+                 colors: np.ndarray | None = None, split: Any = None):
+        """``colors``: optional (V, 3) linear RGB in [0, 1], multiplied by the material's base
+        colour. ``split``: a :class:`~vr_study.body.uv.SeamSplit` of ``faces`` for a textured
+        material (the mesh is drawn split, with its texture coordinates)."""
         pyrender = import_pyrender()
         vertices = np.asarray(vertices, np.float32)
         self.num_vertices = int(vertices.shape[0])
-        self.faces = np.ascontiguousarray(faces, dtype=np.uint32)
-        self.vertex_normals = VertexNormals(self.faces, self.num_vertices)
-        # interleaved [x y z nx ny nz (r g b a)] float32: pyrender's buffer layout for a
-        # primitive with positions, normals and (optionally) COLOR_0
-        self._interleaved = np.empty((self.num_vertices, 6 if colors is None else 10), np.float32)
+        self.source_faces = np.ascontiguousarray(faces, dtype=np.uint32)
+        self.vertex_normals = VertexNormals(self.source_faces, self.num_vertices)
+        self._gather = None if split is None else np.asarray(split.vertex, np.int64)
+        self.faces = self.source_faces if split is None else np.ascontiguousarray(split.faces, np.uint32)
+        n = self.num_vertices if split is None else len(self._gather)
+        # interleaved [x y z nx ny nz (u v) (r g b a)] float32: pyrender's buffer layout for a
+        # primitive with positions, normals and (optionally) TEXCOORD_0 and COLOR_0
+        self._uv = 0 if split is None else 2
+        self._interleaved = np.empty((n, 6 + self._uv + (0 if colors is None else 4)), np.float32)
+        if split is not None:
+            self._interleaved[:, 6:8] = split.uv
         if colors is not None:
             colors = np.asarray(colors, np.float32)
             if colors.shape != (self.num_vertices, 3):
                 raise ValueError(f"expected colours of shape ({self.num_vertices}, 3), got {colors.shape}")
-            self._interleaved[:, 6:9] = colors
-            self._interleaved[:, 9] = 1.0
+            c0 = 6 + self._uv
+            self._interleaved[:, c0:c0 + 3] = colors if split is None else colors[self._gather]
+            self._interleaved[:, c0 + 3] = 1.0
         self._fill(vertices)
         self._visible_faces = self.faces
         self.primitive = pyrender.Primitive(
             positions=self._interleaved[:, :3].copy(), normals=self._interleaved[:, 3:6].copy(),
-            color_0=None if colors is None else self._interleaved[:, 6:].copy(),
+            texcoord_0=None if split is None else self._interleaved[:, 6:8].copy(),
+            color_0=None if colors is None else self._interleaved[:, 6 + self._uv:].copy(),
             indices=self.faces, material=material, mode=pyrender.constants.GLTF.TRIANGLES)
         self.mesh = pyrender.Mesh([self.primitive])
         self._dirty = False
@@ -59,10 +71,12 @@ class DynamicMesh:
     def _fill(self, vertices: np.ndarray, eye: np.ndarray | None = None,
               view_proj: np.ndarray | None = None) -> None:
         normals, face_normals = self.vertex_normals.with_face_normals(vertices)
+        if self._gather is not None:  # split at the UV seams: one row per (vertex, uv) pair
+            vertices, normals = vertices[self._gather], normals[self._gather]
         self._interleaved[:, :3] = vertices
         self._interleaved[:, 3:6] = normals
         keep = None
-        if eye is not None:
+        if eye is not None:  # split faces are the source faces row for row
             keep = facing_faces(vertices, self.faces, face_normals, eye)
         if view_proj is not None:
             in_view = faces_in_view(vertices, self.faces, view_proj)

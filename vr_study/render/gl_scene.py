@@ -22,12 +22,17 @@ def _look_along(direction: tuple[float, float, float]) -> np.ndarray:
     return pose
 
 
-def make_material(spec: MaterialSpec) -> Any:
-    """A pyrender MetallicRoughnessMaterial from ``spec``."""
+def make_material(spec: MaterialSpec, texture: np.ndarray | None = None) -> Any:
+    """A pyrender MetallicRoughnessMaterial from ``spec``; ``texture`` (H, W, 3) uint8 sRGB:
+    a base-colour texture (row 0 the top, as OBJ texture coordinates expect)."""
     pyrender = import_pyrender()
+    tex = None
+    if texture is not None:
+        # pyrender flips the rows on upload, so that row 0 is v = 1 (the top)
+        tex = pyrender.Texture(source=np.ascontiguousarray(np.asarray(texture, np.uint8)), source_channels="RGB")
     return pyrender.MetallicRoughnessMaterial(
         baseColorFactor=(*spec.base_color, 1.0), metallicFactor=spec.metallic,
-        roughnessFactor=spec.roughness, doubleSided=False)
+        roughnessFactor=spec.roughness, doubleSided=False, baseColorTexture=tex)
 
 
 def make_light_node(spec: LightSpec) -> Any:

@@ -177,6 +177,18 @@ class _Panel:
     chunk_start: int = -1
     chunk: np.ndarray | None = None  # (n, V, 3) posed vertices of frames chunk_start...
     prepared: int = -1  # output frame whose vertices the mesh holds now
+    mouth: Any = None  # MouthParts (teeth, tongue, cavity) or None
+    mouth_mesh: Any = None  # its DynamicMesh
+    mouth_node: Any = None
+
+    def mouth_vertices(self, body: Any, frame: int) -> np.ndarray:
+        """(N, 3) posed mouth-part vertices (rigid to the head and jaw) of ``frame``."""
+        from vr_study.body.mouth import pose_mouth, skinning_transforms
+
+        f = min(frame, self.clip.num_frames - 1)
+        A = skinning_transforms(body, self.clip.full_pose()[f:f + 1], self.clip.transl[f:f + 1],
+                                self.clip.expression[f:f + 1], self.clip.betas)
+        return pose_mouth(self.mouth, A)[0]
 
     def vertices(self, body: Any, frame: int) -> np.ndarray:
         frame = min(frame, self.clip.num_frames - 1)  # hold the last frame
@@ -205,23 +217,35 @@ class ClipRenderer:
         self.frame_shape = (rows * size[1], cols * size[0], 3)
         self.scene = build_scene(spec)
         colors = getattr(body, "vertex_colors", None)
-        # vertex colours carry the materials: the base colour then only tints them (white)
-        material = make_material(spec.body_material if colors is None else
-                                 replace(spec.body_material, base_color=(1.0, 1.0, 1.0)))
+        texture = getattr(body, "texture", None)
+        if texture is not None:  # a base-colour texture carries the materials (not the vertex colours)
+            colors = None
+        # vertex colours or a texture carry the materials: the base colour then only tints them (white)
+        material = make_material(spec.body_material if colors is None and texture is None else
+                                 replace(spec.body_material, base_color=(1.0, 1.0, 1.0)),
+                                 None if texture is None else texture.image)
         aspect = size[0] / size[1]
         self.panels: list[_Panel] = []
         for clip, caption in zip(clips, captions):
             clip = clip.resample(fps) if abs(clip.fps - fps) > 1e-9 else clip
             camera, floor_y = frame_clip(clip, body, view, aspect)
             first = np.asarray(body.pose_clip(clip, frames=slice(0, 1)).vertices[0], np.float32)
-            mesh = DynamicMesh(body.faces, first, material, colors)
+            mesh = DynamicMesh(body.faces, first, material, colors, None if texture is None else texture.split)
             body_node = self.scene.add(mesh.mesh)
+            from vr_study.body.mouth import mouth_for
+            mouth = mouth_for(body, clip.betas)
             floor_node = make_floor_node(default_scene(floor_y).floor)
             self.scene.add_node(floor_node)
             camera_node = make_camera_node(camera)
             self.scene.add_node(camera_node)
             view_proj = camera_node.camera.get_projection_matrix(*size) @ np.linalg.inv(camera.pose_matrix())
-            self.panels.append(_Panel(clip, mesh, body_node, floor_node, camera_node, camera, view_proj, caption))
+            panel = _Panel(clip, mesh, body_node, floor_node, camera_node, camera, view_proj, caption)
+            if mouth is not None:  # teeth, tongue and cavity: their own small mesh
+                panel.mouth = mouth
+                panel.mouth_mesh = DynamicMesh(mouth.faces, panel.mouth_vertices(body, 0), make_material(
+                    replace(spec.body_material, base_color=(1.0, 1.0, 1.0))), mouth.colors)
+                panel.mouth_node = self.scene.add(panel.mouth_mesh.mesh)
+            self.panels.append(panel)
         self._gl = FrameRenderer(*size)
 
     def _prepare(self, index: int, frame: int) -> None:
@@ -230,6 +254,8 @@ class ClipRenderer:
         if panel.prepared != frame:
             panel.mesh.set_vertices(panel.vertices(self.body, frame), np.asarray(panel.camera.position),
                                     panel.view_proj)
+            if panel.mouth is not None:
+                panel.mouth_mesh.set_vertices(panel.mouth_vertices(self.body, frame))
             panel.prepared = frame
 
     def render_panel(self, index: int, frame: int) -> np.ndarray:
@@ -241,11 +267,14 @@ class ClipRenderer:
         panel = self.panels[index]
         for i, p in enumerate(self.panels):
             p.body_node.mesh.is_visible = p.floor_node.mesh.is_visible = i == index
+            if p.mouth_node is not None:
+                p.mouth_node.mesh.is_visible = i == index
         self._prepare(index, frame)
         self.scene.main_camera_node = panel.camera_node
         nxt = (index + 1, frame) if index + 1 < len(self.panels) else (0, frame + 1)
         ahead = (lambda: self._prepare(*nxt)) if nxt[1] < self.num_frames else None
-        return self._gl.render(self.scene, [panel.mesh], [panel.floor_node.mesh], while_drawing=ahead)
+        meshes = [panel.mesh] + ([panel.mouth_mesh] if panel.mouth_mesh is not None else [])
+        return self._gl.render(self.scene, meshes, [panel.floor_node.mesh], while_drawing=ahead)
 
     def render(self, frame: int) -> np.ndarray:
         """The full output frame ``frame``: every panel with its caption, tiled."""

@@ -103,7 +103,8 @@ def conversational_placements(count: int, participant_xz: tuple[float, float] = 
 
 @dataclass
 class AvatarMesh:
-    """One avatar's posed mesh in model space, ready to upload: positions and normals (V, 3)."""
+    """One avatar's posed mesh in model space, ready to upload: positions and normals (V, 3);
+    for a textured body (S, 3), one row per split vertex (:class:`vr_study.body.uv.SeamSplit`)."""
 
     model: Any
     placement: Placement
@@ -115,15 +116,40 @@ class AvatarMesh:
 
     def __post_init__(self) -> None:
         self.faces = np.ascontiguousarray(self.model.faces, dtype=np.uint32)
+        c = getattr(self.model, "vertex_colors", None)
+        tex = getattr(self.model, "texture", None)
+        #: (V, 3) float32 linear RGB vertex colours of the body model, or None (one albedo or a texture)
+        self.colors = None if c is None or tex is not None else np.asarray(c, np.float32)
+        #: a textured body is drawn split at its UV seams: (S, 2) uvs, (H, W, 3) uint8 sRGB image
+        self.uvs = None if tex is None else tex.split.uv
+        self.texture = None if tex is None else tex.image
+        self._gather = None if tex is None else np.asarray(tex.split.vertex, np.int64)
         ne = getattr(self.model, "num_expression", None)
         self._num_expression = 10 if ne is None else int(ne)
         rest = self.model.pose_frame(np.zeros((55, 3), np.float32), np.zeros(3, np.float32),
                                      np.zeros(self._num_expression, np.float32))
         self.ground_offset_m = float(-np.min(rest[:, 1]))  # lift so the feet touch the floor
-        self.num_vertices = len(rest)
         # imported here: vr_study.render's package imports more than the XR path needs
         from vr_study.render.normals import VertexNormals
-        self._normals = VertexNormals(self.faces, self.num_vertices)
+        self._normals = VertexNormals(self.faces, len(rest))
+        if self._gather is not None:
+            self.faces = np.ascontiguousarray(self.model.texture.split.faces, np.uint32)
+        self.num_vertices = len(rest) if self._gather is None else len(self._gather)
+        # teeth, tongue and mouth cavity, appended as extra vertices rigid to the head and jaw
+        from vr_study.body.mouth import PLAIN_SKIN_RGB, mouth_for
+        self.mouth = mouth_for(self.model)
+        if self.mouth is not None:
+            n_body = self.num_vertices
+            self.faces = np.concatenate([self.faces, self.mouth.faces + n_body]).astype(np.uint32)
+            body_c = (self.colors if self.colors is not None else
+                      np.tile(np.asarray((1.0,) * 3 if tex is not None else PLAIN_SKIN_RGB, np.float32), (n_body, 1)))
+            if self._gather is None and self.colors is not None:
+                body_c = self.colors
+            self.colors = np.concatenate([body_c, self.mouth.colors]).astype(np.float32)
+            if self.uvs is not None:  # u < 0: not textured (the mouth parts keep their colours)
+                self.uvs = np.concatenate([self.uvs, np.full((self.mouth.num_vertices, 2), -1.0, np.float32)])
+            self._mouth_normals = VertexNormals(self.mouth.faces, self.mouth.num_vertices)
+            self.num_vertices = n_body + self.mouth.num_vertices
 
     def pose(self, full_pose: np.ndarray, transl: np.ndarray, expression: np.ndarray | None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -142,4 +168,13 @@ class AvatarMesh:
         rel = transl - self._transl_ref
         v = self.model.pose_frame(np.asarray(full_pose, np.float32), rel, e).astype(np.float32, copy=False)
         v = v + np.array([0.0, self.ground_offset_m, 0.0], np.float32)
-        return v, self._normals(v)
+        n = self._normals(v)  # on the original mesh: smooth across UV seams
+        if self._gather is not None:
+            v, n = v[self._gather], n[self._gather]
+        if self.mouth is not None:
+            from vr_study.body.mouth import pose_mouth, skinning_transforms
+            A = skinning_transforms(self.model, np.asarray(full_pose, np.float64)[None], rel[None], e[None])
+            mv = pose_mouth(self.mouth, A)[0] + np.array([0.0, self.ground_offset_m, 0.0], np.float32)
+            v = np.concatenate([v, mv])
+            n = np.concatenate([n, self._mouth_normals(mv)])
+        return v, n

@@ -35,9 +35,17 @@ def skin_mask(rgb: np.ndarray, margin: int = 12) -> np.ndarray:
     return (r - b) > margin
 
 
+def avatar_mask(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of an avatar drawn with the default body's materials: skin
+    (:func:`skin_mask`), the strongly blue shirt, or dark hair, trousers and shoes (the room
+    is a light, weakly bluish grey: blue - red below 20, every channel above 110 of 255)."""
+    c = rgb.astype(np.int16)
+    return skin_mask(rgb) | ((c[..., 2] - c[..., 0]) > 30) | (c.max(axis=2) < 95)
+
+
 def avatar_bbox(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) pixel bounds of the avatar pixels, or None if none."""
-    m = skin_mask(rgb)
+    m = avatar_mask(rgb)
     if m.sum() < 20:
         return None
     rows = np.flatnonzero(m.any(axis=1))
@@ -47,7 +55,7 @@ def avatar_bbox(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def avatar_centroid_x(rgb: np.ndarray) -> float | None:
     """Mean column (pixels from the left) of the avatar pixels, or None if none."""
-    m = skin_mask(rgb)
+    m = avatar_mask(rgb)
     if m.sum() < 20:
         return None
     return float(np.nonzero(m)[1].mean())
@@ -60,5 +68,5 @@ def head_region(rgb: np.ndarray, fraction: float = 0.16) -> tuple[slice, slice] 
         return None
     top, bottom, _, _ = box
     rows = slice(top, top + max(4, int((bottom - top) * fraction)))
-    cols_hit = np.flatnonzero(skin_mask(rgb)[rows].any(axis=0))
+    cols_hit = np.flatnonzero(avatar_mask(rgb)[rows].any(axis=0))
     return rows, slice(int(cols_hit[0]), int(cols_hit[-1]) + 1)

@@ -67,6 +67,7 @@ class SkinRig:
     joints (55, 3) float64 m rest joints; joints_expr (55, 3, E) their shift per coefficient.
     parents (55,) int64; ground_offset_m: lift that puts the rest pose's feet at y = 0.
     top4_error_m: largest vertex distance (m) top-4 LBS vs full LBS over the test poses.
+    colors (V, 3) linear RGB: the body model's vertex colours (None: one albedo).
     """
 
     rest_vertices: np.ndarray
@@ -88,6 +89,9 @@ class SkinRig:
     ground_offset_m: float
     top4_error_m: float
     levels: list
+    colors: np.ndarray | None = None    # (V, 3) float32 linear RGB vertex colours, if the model has them
+    uvs: np.ndarray | None = None       # (V, 2) float32 texture coordinates (textured rigs)
+    texture: np.ndarray | None = None   # (H, W, 3) uint8 sRGB base-colour image (textured rigs)
 
     @property
     def num_vertices(self) -> int:
@@ -203,12 +207,50 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
     expr_row = np.full(len(v), -1, np.int32)
     expr_row[moved] = np.arange(len(moved), dtype=np.int32)
     basis = np.ascontiguousarray(exprdirs[moved].transpose(0, 2, 1), np.float32)  # (R, E, 3)
+    colors = getattr(model, "vertex_colors", None)
+    colors = None if colors is None else np.asarray(colors, np.float32)
+    ground = float(-np.min(v[:, 1]))
+    uvs = image = None
+    tex = getattr(model, "texture", None)
+    if tex is not None:
+        # split at the UV seams: each split vertex carries its original vertex's attributes,
+        # and the rows it reads in the expression, pose and weight-list buffers are the original's
+        g = np.asarray(tex.split.vertex, np.int64)
+        v, normals, idx4, w4 = v[g], normals[g], idx4[g], w4[g]
+        offsets, counts, expr_row, pose_row = offsets[g], counts[g], expr_row[g], pose_row[g]
+        faces = np.ascontiguousarray(tex.split.faces, np.uint32)
+        uvs, image, colors = np.asarray(tex.split.uv, np.float32), tex.image, None
+    from vr_study.body.mouth import PLAIN_SKIN_RGB, mouth_for
+    mouth = mouth_for(model, betas)
+    if mouth is not None:
+        # teeth, tongue and cavity: extra vertices skinned to one joint with weight 1, no blend shapes
+        m = mouth.num_vertices
+        n_body = len(v)
+        from vr_study.render.normals import VertexNormals as _VN
+        mouth_n = _VN(mouth.faces, m)(mouth.vertices)
+        j = mouth.joint.astype(np.int32)
+        v = np.concatenate([v, mouth.vertices]).astype(np.float32)
+        normals = np.concatenate([normals, mouth_n]).astype(np.float32)
+        idx4 = np.concatenate([idx4, np.stack([j, j, j, j], 1)]).astype(np.int32)
+        w4 = np.concatenate([w4, np.tile(np.array([1, 0, 0, 0], np.float32), (m, 1))])
+        offsets = np.concatenate([offsets, len(pairs) + np.arange(m, dtype=np.int32)]).astype(np.int32)
+        counts = np.concatenate([counts, np.ones(m, np.int32)])
+        pairs = np.concatenate([pairs, np.stack([j.astype(np.float32), np.ones(m, np.float32)], 1)])
+        expr_row = np.concatenate([expr_row, np.full(m, -1, np.int32)])
+        pose_row = np.concatenate([pose_row, np.full(m, -1, np.int32)])
+        faces = np.concatenate([faces, mouth.faces + n_body]).astype(np.uint32)
+        if colors is None:
+            colors = np.tile(np.asarray((1.0,) * 3 if tex is not None else PLAIN_SKIN_RGB, np.float32), (n_body, 1))
+        colors = np.concatenate([colors, mouth.colors]).astype(np.float32)
+        if uvs is not None:  # u < 0: not textured
+            uvs = np.concatenate([uvs, np.full((m, 2), -1.0, np.float32)])
     return SkinRig(rest_vertices=v, rest_normals=normals, faces=faces, weight_mode=weight_mode,
                    joint_index=idx4, joint_weight=w4, weight_offset=offsets, weight_count=counts,
                    weight_pairs=pairs, expr_row=expr_row, expr_basis=basis,
                    pose_row=pose_row, pose_basis=pose_basis,
                    joints=np.asarray(sh.joints, np.float64), joints_expr=np.asarray(sh.joints_expr, np.float64),
-                   parents=parents, ground_offset_m=float(-np.min(v[:, 1])), top4_error_m=err, levels=levels)
+                   parents=parents, ground_offset_m=ground, top4_error_m=err, levels=levels,
+                   colors=colors, uvs=uvs, texture=image)
 
 
 def _pose_basis(posedirs: np.ndarray | None, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
@@ -297,9 +339,13 @@ def skin_reference(rig: SkinRig, transforms: np.ndarray, expression: np.ndarray 
         idx, w = rig.joint_index, rig.joint_weight
     else:  # dense (V, 55) from the list: the same sum
         V = rig.num_vertices
-        vert = np.repeat(np.arange(V), rig.weight_count)
+        count = rig.weight_count.astype(np.int64)
+        vert = np.repeat(np.arange(V), count)
+        # each vertex's run of pairs starts at its offset (split vertices share their original's run)
+        start = np.cumsum(count) - count
+        pair = np.repeat(rig.weight_offset.astype(np.int64) - start, count) + np.arange(count.sum())
         dense = np.zeros((V, NUM_JOINTS), np.float32)
-        dense[vert, rig.weight_pairs[:, 0].astype(np.int64)] = rig.weight_pairs[:, 1]
+        dense[vert, rig.weight_pairs[pair, 0].astype(np.int64)] = rig.weight_pairs[pair, 1]
         idx = np.broadcast_to(np.arange(NUM_JOINTS, dtype=np.int32), (V, NUM_JOINTS))
         w = dense
     m = np.einsum("vk,vkab->vab", w, T[idx][:, :, :3, :])

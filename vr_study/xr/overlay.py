@@ -34,9 +34,16 @@ in vec2 v_uv;
 uniform sampler2D u_image;   // sRGB texture: sampled as linear colour
 uniform int u_textured;
 uniform vec4 u_color;        // linear RGBA for untextured geometry
+uniform int u_encode_srgb;   // 1: the target is not sRGB-encoded, so encode here
 out vec4 frag_color;
 void main() {
-    frag_color = u_textured != 0 ? texture(u_image, v_uv) : u_color;
+    vec4 c = u_textured != 0 ? texture(u_image, v_uv) : u_color;
+    if (u_encode_srgb == 1) {
+        vec3 lo = c.rgb * 12.92;
+        vec3 hi = 1.055 * pow(c.rgb, vec3(1.0 / 2.4)) - 0.055;
+        c.rgb = mix(hi, lo, vec3(lessThanEqual(c.rgb, vec3(0.0031308))));
+    }
+    frag_color = c;
 }
 """
 
@@ -75,6 +82,7 @@ class Overlay:
         self.u_mvp = GL.glGetUniformLocation(prog, "u_mvp")
         self.u_textured = GL.glGetUniformLocation(prog, "u_textured")
         self.u_color = GL.glGetUniformLocation(prog, "u_color")
+        self.u_encode_srgb = GL.glGetUniformLocation(prog, "u_encode_srgb")
         GL.glUseProgram(prog)
         GL.glUniform1i(GL.glGetUniformLocation(prog, "u_image"), 0)
         GL.glUseProgram(0)
@@ -145,9 +153,13 @@ class Overlay:
         self._segments = list(segments)
 
     # ------------------------------------------------------------------ drawing
-    def draw(self, view_proj: np.ndarray) -> None:
-        """Draw into the bound framebuffer (the scene's state: depth test on, sRGB as set)."""
+    def draw(self, view_proj: np.ndarray, encode_srgb: bool = False) -> None:
+        """Draw into the bound framebuffer (the scene's state: depth test on).
+
+        ``encode_srgb``: the target is a plain RGBA8 texture, so the shader sRGB-encodes its
+        linear output (as the scene's shaders do); else the sRGB framebuffer encodes it."""
         GL.glUseProgram(self.prog)
+        GL.glUniform1i(self.u_encode_srgb, 1 if encode_srgb else 0)
         if self.panel is not None:
             model = self.panel.matrix() @ np.diag([self.panel.width_m, self.panel.height_m, 1.0, 1.0])
             GL.glUniformMatrix4fv(self.u_mvp, 1, GL.GL_TRUE, (view_proj @ model).astype(np.float32))

@@ -190,6 +190,7 @@ class Presenter:
             return
         mesh = AvatarMesh(self.body_model, Placement(np.zeros(3, np.float32), 0.0))
         v, n = mesh.pose(sample.full_pose, sample.transl, sample.expression)
-        self.slots[aid] = self.scene.add_avatar(v, n, mesh.faces, mesh.placement.matrix())
+        self.slots[aid] = self.scene.add_avatar(v, n, mesh.faces, mesh.placement.matrix(), colors=mesh.colors,
+                                                uvs=mesh.uvs, texture=mesh.texture)
         self.meshes[aid] = mesh
         self._replace()

@@ -17,17 +17,25 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 
+from vr_study.render.scene import SceneSpec
+
 VERTEX_SHADER = """#version 330 core
 layout(location = 0) in vec3 a_position;
 layout(location = 1) in vec3 a_normal;
+layout(location = 6) in vec3 a_color;      // linear RGB material colour
+layout(location = 7) in vec2 a_uv;         // texture coordinates (textured meshes)
 uniform mat4 u_model;
 uniform mat4 u_view_proj;
 out vec3 v_normal;
 out vec3 v_world;
+out vec3 v_color;
+out vec2 v_uv;
 void main() {
     vec4 world = u_model * vec4(a_position, 1.0);
     v_world = world.xyz;
     v_normal = mat3(u_model) * a_normal;
+    v_color = a_color;
+    v_uv = a_uv;
     gl_Position = u_view_proj * world;
 }
 """
@@ -35,18 +43,50 @@ void main() {
 FRAGMENT_SHADER = """#version 330 core
 in vec3 v_normal;
 in vec3 v_world;
-uniform vec3 u_albedo;
-uniform vec3 u_key_dir;     // direction towards the key light, unit
-uniform vec3 u_fill_dir;
+in vec3 v_color;
+in vec2 v_uv;
+uniform int u_num_lights;
+uniform vec3 u_light_dir[4];   // unit direction towards each directional light (STAGE)
+uniform vec3 u_light_rgb[4];   // colour x intensity of each light
+uniform vec3 u_ambient;        // ambient light (linear RGB)
+uniform vec3 u_eye;            // camera position (STAGE, metres)
+uniform float u_roughness;     // perceptual roughness of the dielectric material
+uniform int u_use_texture;     // 1: base colour from u_base_texture (sRGB-decoded on sampling)
+uniform sampler2D u_base_texture;
+uniform int u_encode_srgb;     // 1: the target is not sRGB: encode here
 out vec4 frag_color;
+const float PI = 3.14159265;
 void main() {
+    // as the offline renderer (pyrender): a texture tints the diffuse and ambient terms, the
+    // vertex colour multiplies the whole result
+    vec3 albedo = vec3(1.0);
+    if (u_use_texture == 1 && v_uv.x >= 0.0) albedo = texture(u_base_texture, v_uv).rgb;  // u < 0: untextured
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;
-    float key = max(dot(n, u_key_dir), 0.0);
-    float fill = max(dot(n, u_fill_dir), 0.0);
-    float sky = 0.5 + 0.5 * n.y;  // hemisphere ambient
-    vec3 light = vec3(0.80) * key + vec3(0.25) * fill + mix(vec3(0.10), vec3(0.25), sky);
-    frag_color = vec4(u_albedo * light, 1.0);
+    vec3 v = normalize(u_eye - v_world);
+    float nv = clamp(abs(dot(n, v)), 0.001, 1.0);
+    float r = u_roughness;
+    float a2 = r * r * r * r;              // GGX alpha = r^2, squared
+    float k = (r + 1.0) * (r + 1.0) / 8.0; // Schlick-GGX geometry term
+    vec3 c_diff = albedo * 0.96;           // dielectric: 4 % goes to the specular lobe
+    vec3 colour = albedo * u_ambient;
+    for (int i = 0; i < u_num_lights; ++i) {
+        vec3 l = u_light_dir[i];
+        vec3 h = normalize(l + v);
+        float nl = clamp(dot(n, l), 0.001, 1.0);
+        float nh = clamp(dot(n, h), 0.0, 1.0);
+        float vh = clamp(dot(v, h), 0.0, 1.0);
+        float F = 0.04 + 0.96 * pow(1.0 - vh, 5.0);
+        float d = nh * nh * (a2 - 1.0) + 1.0;
+        float D = a2 / (PI * d * d);
+        float G = (nv / (nv * (1.0 - k) + k)) * (nl / (nl * (1.0 - k) + k));
+        vec3 brdf = (1.0 - F) * c_diff / PI + vec3(F * G * D / (4.0 * nl * nv + 0.001));
+        colour += nl * u_light_rgb[i] * brdf;
+    }
+    colour = clamp(colour * v_color, 0.0, 1.0);
+    if (u_encode_srgb == 1)
+        colour = mix(colour * 12.92, 1.055 * pow(colour, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, colour));
+    frag_color = vec4(colour, 1.0);
 }
 """
 
@@ -59,6 +99,8 @@ layout(location = 2) in ivec4 a_joints;    // top-4 joints; WEIGHT_LIST: (offset
 layout(location = 3) in vec4 a_weights;    // top-4 weights (sum 1)
 layout(location = 4) in int a_expr_row;    // row in the expression basis, -1: none
 layout(location = 5) in int a_pose_row;    // row in the pose-corrective basis, -1: none
+layout(location = 6) in vec3 a_color;      // linear RGB material colour
+layout(location = 7) in vec2 a_uv;         // texture coordinates (textured avatars)
 layout(std140) uniform Skin {
     mat4 u_joints[55];     // skinning transforms: rest point -> posed point (model frame)
     vec4 u_expr[25];       // expression coefficients, 4 per vec4
@@ -73,7 +115,11 @@ uniform mat4 u_model;
 uniform mat4 u_view_proj;
 out vec3 v_normal;
 out vec3 v_world;
+out vec3 v_color;
+out vec2 v_uv;
 void main() {
+    v_color = a_color;
+    v_uv = a_uv;
     vec3 p = a_position;
     if (a_expr_row >= 0) {
         int base = a_expr_row * u_num_expr;
@@ -109,6 +155,10 @@ void main() {
 """
 
 SKIN_RGB = (0.80, 0.62, 0.52)
+#: Perceptual roughness of the avatars' and the room's dielectric materials (as the offline
+#: renderer's body material, :class:`vr_study.render.scene.SceneSpec`).
+AVATAR_ROUGHNESS = 0.6
+ROOM_ROUGHNESS = 0.9
 #: Floats in the ``Skin`` uniform block (std140: 55 mat4, 25 vec4, 122 vec4).
 _SKIN_BLOCK_FLOATS = 55 * 16 + 25 * 4 + 122 * 4
 
@@ -143,7 +193,9 @@ class _Mesh:
     ebo: int
     index_count: int
     model: np.ndarray   # (4, 4) model -> STAGE
-    albedo: tuple[float, float, float]
+    buffers: list       # colour (and uv) buffers
+    roughness: float
+    texture: int = 0    # GL_TEXTURE_2D of the base colour (sRGB), 0: none
     skin: "_SkinState | None" = None  # GPU-skinned avatars only
 
 
@@ -160,22 +212,62 @@ class _SkinState:
 
 
 def _make_mesh(positions: np.ndarray, normals: np.ndarray, faces: np.ndarray, model: np.ndarray,
-               albedo: tuple[float, float, float], dynamic: bool) -> _Mesh:
+               colors: np.ndarray, dynamic: bool, roughness: float,
+               uvs: np.ndarray | None = None, texture: np.ndarray | None = None) -> _Mesh:
+    """A mesh: positions and normals (V, 3) metres, ``colors`` (V, 3) linear RGB,
+    optional ``uvs`` (V, 2) and ``texture`` (H, W, 3|4) uint8 sRGB (row 0 = top, v = 0 at the bottom)."""
     usage = GL.GL_DYNAMIC_DRAW if dynamic else GL.GL_STATIC_DRAW
     vao = GL.glGenVertexArrays(1)
     GL.glBindVertexArray(vao)
-    bufs = GL.glGenBuffers(3)
-    for loc, (buf, data) in enumerate(zip(bufs[:2], (positions, normals))):
+    bufs = [int(b) for b in GL.glGenBuffers(5)]
+    attrs = [(0, bufs[0], positions, 3, usage), (1, bufs[1], normals, 3, usage),
+             (6, bufs[3], colors, 3, GL.GL_STATIC_DRAW)]
+    if uvs is not None:
+        attrs.append((7, bufs[4], uvs, 2, GL.GL_STATIC_DRAW))
+    for loc, buf, data, size, use in attrs:
         arr = np.ascontiguousarray(data, np.float32)
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buf)
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, arr.nbytes, arr, usage)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, arr.nbytes, arr, use)
         GL.glEnableVertexAttribArray(loc)
-        GL.glVertexAttribPointer(loc, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        GL.glVertexAttribPointer(loc, size, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
     idx = np.ascontiguousarray(faces, np.uint32)
     GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, bufs[2])
     GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, idx.nbytes, idx, GL.GL_STATIC_DRAW)
     GL.glBindVertexArray(0)
-    return _Mesh(vao, int(bufs[0]), int(bufs[1]), int(bufs[2]), idx.size, model.astype(np.float32), albedo)
+    tex = 0 if texture is None or uvs is None else _upload_texture(texture)
+    return _Mesh(vao, bufs[0], bufs[1], bufs[2], idx.size, model.astype(np.float32), bufs[3:], roughness, tex)
+
+
+def _upload_texture(image: np.ndarray) -> int:
+    """A mipmapped GL_SRGB8_ALPHA8 texture of ``image`` (H, W, 3|4) uint8 sRGB, row 0 the top."""
+    img = np.asarray(image, np.uint8)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3|4) uint8 image, got {img.shape}")
+    if img.shape[2] == 3:
+        img = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    img = np.ascontiguousarray(img[::-1])  # GL's first row is v = 0 (the bottom)
+    tex = int(GL.glGenTextures(1))
+    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+    GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, img.shape[1], img.shape[0], 0, GL.GL_RGBA,
+                    GL.GL_UNSIGNED_BYTE, img)
+    GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
+    GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
+    for wrap in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, wrap, GL.GL_CLAMP_TO_EDGE)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    return tex
+
+
+def _colors(count: int, colors: np.ndarray | None, albedo: tuple[float, float, float]) -> np.ndarray:
+    """(count, 3) float32 linear RGB: ``colors`` if given, else ``albedo`` everywhere."""
+    if colors is None:
+        return np.tile(np.asarray(albedo, np.float32), (count, 1))
+    c = np.asarray(colors, np.float32)
+    if c.shape != (count, 3):
+        raise ValueError(f"expected colours of shape ({count}, 3), got {c.shape}")
+    return c
 
 
 def room_geometry(width_m: float = 5.0, depth_m: float = 5.0, height_m: float = 2.8,
@@ -228,8 +320,14 @@ class _Program:
     def __init__(self, vertex_shader: str) -> None:
         self.prog = _program(vertex_shader)
         loc = lambda name: GL.glGetUniformLocation(self.prog, name)  # noqa: E731
-        self.u_model, self.u_view_proj, self.u_albedo = loc("u_model"), loc("u_view_proj"), loc("u_albedo")
-        self.u_key, self.u_fill = loc("u_key_dir"), loc("u_fill_dir")
+        self.u_model, self.u_view_proj = loc("u_model"), loc("u_view_proj")
+        self.u_num_lights, self.u_light_dir, self.u_light_rgb = loc("u_num_lights"), loc("u_light_dir"), loc(
+            "u_light_rgb")
+        self.u_ambient, self.u_eye, self.u_roughness = loc("u_ambient"), loc("u_eye"), loc("u_roughness")
+        self.u_use_texture, self.u_encode_srgb = loc("u_use_texture"), loc("u_encode_srgb")
+        GL.glUseProgram(self.prog)
+        GL.glUniform1i(loc("u_base_texture"), 3)
+        GL.glUseProgram(0)
         self.u_num_expr = loc("u_num_expr")
         self.u_num_pose_groups = loc("u_num_pose_groups")
         if self.u_num_expr >= 0:
@@ -247,32 +345,51 @@ class Scene:
     def __init__(self) -> None:
         self._plain = _Program(VERTEX_SHADER)
         self._skinned: dict[bool, _Program] = {}  # weight_list -> program, built when first needed
-        self._room = [_make_mesh(p, n, f, np.eye(4), c, dynamic=False) for p, n, f, c in room_geometry()]
+        self._room = [_make_mesh(p, n, f, np.eye(4), _colors(len(p), None, c), False, ROOM_ROUGHNESS)
+                      for p, n, f, c in room_geometry()]
         self._avatars: list[_Mesh] = []
         self._fbo = int(GL.glGenFramebuffers(1))
         self._depth = int(GL.glGenRenderbuffers(1))
         self._depth_size = (0, 0)
         self.overlays: list = []  # drawn after the meshes, e.g. vr_study.xr.overlay.Overlay
-        self.key_dir = np.array([0.3, 0.8, 0.5], np.float32) / np.linalg.norm([0.3, 0.8, 0.5])
-        self.fill_dir = np.array([-0.5, 0.3, 0.8], np.float32) / np.linalg.norm([-0.5, 0.3, 0.8])
+        self.set_lighting(SceneSpec())
+
+    def set_lighting(self, spec: "SceneSpec") -> None:
+        """Light the scene as ``spec`` (:class:`vr_study.render.scene.SceneSpec`) says: its
+        directional lights (directions in STAGE coordinates; at most 4) and ambient light,
+        the same model as the offline renderer, so avatars look alike in both."""
+        lights = [lt for lt in spec.lights if lt.kind == "directional"][:4]
+        d = np.array([lt.direction for lt in lights], np.float32).reshape(-1, 3)
+        self.light_dirs = -d / np.linalg.norm(d, axis=1, keepdims=True)  # towards the lights
+        self.light_rgb = np.array([np.asarray(lt.color) * lt.intensity for lt in lights], np.float32).reshape(-1, 3)
+        self.ambient = np.asarray(spec.ambient, np.float32)
 
     # ------------------------------------------------------------------ avatars
     def add_avatar(self, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, model: np.ndarray,
-                   albedo: tuple[float, float, float] = SKIN_RGB) -> int:
-        """Upload an avatar's first pose; returns its index for :meth:`update_avatar`."""
-        self._avatars.append(_make_mesh(vertices, normals, faces, model, albedo, dynamic=True))
+                   albedo: tuple[float, float, float] = SKIN_RGB, colors: np.ndarray | None = None,
+                   uvs: np.ndarray | None = None, texture: np.ndarray | None = None) -> int:
+        """Upload an avatar's first pose; returns its index for :meth:`update_avatar`.
+
+        ``colors`` (V, 3) linear RGB vertex colours (None: ``albedo`` everywhere); ``uvs``
+        (V, 2) and ``texture`` (H, W, 3) uint8 sRGB: a base-colour texture multiplied in.
+        """
+        self._avatars.append(_make_mesh(vertices, normals, faces, model, _colors(len(vertices), colors, albedo),
+                                        True, AVATAR_ROUGHNESS, uvs, texture))
         return len(self._avatars) - 1
 
     def add_skinned_avatar(self, rig, model: np.ndarray, albedo: tuple[float, float, float] = SKIN_RGB) -> int:
         """Upload a :class:`~vr_study.xr.gpuskin.SkinRig` for GPU skinning (rest pose until
-        :meth:`update_skin`); returns the avatar's index."""
+        :meth:`update_skin`); returns the avatar's index. The rig's vertex colours, uvs and
+        texture (if it has them) are drawn; else ``albedo``."""
         weight_list = rig.weight_mode == "list"
         if weight_list not in self._skinned:
             src = SKIN_VERTEX_SHADER
             if weight_list:
                 src = src.replace("#version 330 core\n", "#version 330 core\n#define WEIGHT_LIST 1\n", 1)
             self._skinned[weight_list] = _Program(src)
-        mesh = _make_mesh(rig.rest_vertices, rig.rest_normals, rig.faces, model, albedo, dynamic=False)
+        mesh = _make_mesh(rig.rest_vertices, rig.rest_normals, rig.faces, model,
+                          _colors(rig.num_vertices, getattr(rig, "colors", None), albedo), False, AVATAR_ROUGHNESS,
+                          getattr(rig, "uvs", None), getattr(rig, "texture", None))
         GL.glBindVertexArray(mesh.vao)
         extra = [int(b) for b in GL.glGenBuffers(4)]
         if weight_list:
@@ -363,22 +480,21 @@ class Scene:
         """Draw the scene seen through ``view`` (4, 4) and ``proj`` (4, 4) into GL texture ``texture``.
 
         ``srgb``: the texture is sRGB-encoded (GL_SRGB8_ALPHA8): the shader's linear output
-        is encoded on write.
+        is encoded on write; else (GL_RGBA8) the shader encodes it, so both hold sRGB values.
         """
         self._ensure_depth(width, height)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, texture, 0)
         GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self._depth)
         GL.glViewport(0, 0, width, height)
-        if srgb:
-            GL.glEnable(GL.GL_FRAMEBUFFER_SRGB)
-        else:
-            GL.glDisable(GL.GL_FRAMEBUFFER_SRGB)
+        # linear shading, sRGB-encoded once: by the hardware for sRGB textures, else in the shader
+        GL.glEnable(GL.GL_FRAMEBUFFER_SRGB)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_CULL_FACE)
         GL.glClearColor(0.02, 0.02, 0.03, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         view_proj = (proj @ view).astype(np.float32)
+        eye = np.linalg.inv(np.asarray(view, np.float64))[:3, 3].astype(np.float32)
         plain = self._room + [m for m in self._avatars if m.skin is None]
         groups = [(self._plain, plain)] + [(prog, [m for m in self._avatars if m.skin is not None
                                                    and m.skin.weight_list == wl])
@@ -388,11 +504,20 @@ class Scene:
                 continue
             GL.glUseProgram(prog.prog)
             GL.glUniformMatrix4fv(prog.u_view_proj, 1, GL.GL_TRUE, view_proj)
-            GL.glUniform3fv(prog.u_key, 1, self.key_dir)
-            GL.glUniform3fv(prog.u_fill, 1, self.fill_dir)
+            GL.glUniform1i(prog.u_num_lights, len(self.light_dirs))
+            if len(self.light_dirs):
+                GL.glUniform3fv(prog.u_light_dir, len(self.light_dirs), self.light_dirs)
+                GL.glUniform3fv(prog.u_light_rgb, len(self.light_rgb), self.light_rgb)
+            GL.glUniform3fv(prog.u_ambient, 1, self.ambient)
+            GL.glUniform3fv(prog.u_eye, 1, eye)
+            GL.glUniform1i(prog.u_encode_srgb, 0 if srgb else 1)
             for m in meshes:
                 GL.glUniformMatrix4fv(prog.u_model, 1, GL.GL_TRUE, m.model)
-                GL.glUniform3f(prog.u_albedo, *m.albedo)
+                GL.glUniform1f(prog.u_roughness, m.roughness)
+                GL.glUniform1i(prog.u_use_texture, 1 if m.texture else 0)
+                if m.texture:
+                    GL.glActiveTexture(GL.GL_TEXTURE3)
+                    GL.glBindTexture(GL.GL_TEXTURE_2D, m.texture)
                 if m.skin is not None:
                     GL.glUniform1i(prog.u_num_expr, m.skin.num_expr)
                     GL.glUniform1i(prog.u_num_pose_groups, m.skin.num_pose_groups)
@@ -406,7 +531,7 @@ class Scene:
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
         for overlay in self.overlays:
-            overlay.draw(view_proj)
+            overlay.draw(view_proj, encode_srgb=not srgb)
         GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
@@ -414,7 +539,9 @@ class Scene:
         """Delete the GL objects (call with the context current)."""
         for m in self._room + self._avatars:
             GL.glDeleteVertexArrays(1, [m.vao])
-            GL.glDeleteBuffers(3, [m.vbo_pos, m.vbo_nrm, m.ebo])
+            GL.glDeleteBuffers(3 + len(m.buffers), [m.vbo_pos, m.vbo_nrm, m.ebo] + m.buffers)
+            if m.texture:
+                GL.glDeleteTextures(1, [m.texture])
             if m.skin is not None:
                 GL.glDeleteTextures(len(m.skin.textures), m.skin.textures)
                 GL.glDeleteBuffers(len(m.skin.buffers) + 1, m.skin.buffers + [m.skin.ubo])
