@@ -1,4 +1,4 @@
-"""Objective motion metrics with EMAGE's definitions (REFERENCE.md section 4).
+"""Objective motion metrics with EMAGE's definitions, as EMAGE's evaluation code computes them.
 
 Pure functions on joint positions ``joints`` (T, J, 3) in metres at ``fps`` Hz (from the
 body model: ``load_body_model().pose_clip(clip).joints``, 55 SMPL-X joints) and on audio

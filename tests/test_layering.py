@@ -1,4 +1,4 @@
-"""The layering rule of DESIGN.md: the core never imports the packages built on it."""
+"""The layering rule stated in the README (Architecture): the core never imports the packages built on it."""
 from __future__ import annotations
 
 import ast

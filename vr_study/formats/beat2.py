@@ -1,4 +1,4 @@
-"""BEAT2 / EMAGE ``.npz``: the canonical motion layout (REFERENCE.md section 2).
+"""BEAT2 / EMAGE ``.npz``: the canonical motion layout, as EMAGE and BEAT2 write it.
 
 Keys: ``poses`` (T,165) axis-angle radians in the order global_orient, body 21, jaw,
 left eye, right eye, left hand 15, right hand 15; ``expressions`` (T,100); ``trans`` (T,3)
