@@ -153,3 +153,42 @@ def test_scripted_headset_session_exports_the_same_rows_as_a_tablet_session(tmp_
     assert len(exports["headset"]) == 4 * (5 + 2) + 3
     assert exports["headset"] == exports["tablet"]
     assert kinds["headset"] == kinds["tablet"]          # the same events, in the same order
+
+
+FEEDBACK = ("id: feedback\ntitle: Feedback\nsource: test\nitems:\n  - {id: overall, type: likert, text: Overall}\n"
+            "  - {id: comments, type: text, text: \"Any comments?\"%s}\n")
+
+
+@pytest.mark.parametrize("routing, field, fix", [
+    ("  mode: headset\n", "questionnaires.mode", "route it to the tablet: questionnaires.tablet: [feedback]"),
+    ("  mode: headset\n  tablet: [emotion_recognition]\n", "questionnaires.mode",
+     "route it to the tablet: questionnaires.tablet: [emotion_recognition, feedback]"),
+    ("  headset: [sam, feedback]\n", "questionnaires.headset[1]",
+     "answer it on the tablet: remove it from questionnaires.headset"),
+])
+def test_required_free_text_in_the_headset_is_refused_before_the_session(tmp_path, routing, field, fix):
+    """No keyboard in VR: `study validate` and `session run` refuse the spec (one line, exit 2)
+    instead of the panel stopping mid-session; an optional text item or the tablet is fine."""
+    spec = make_study(tmp_path / "study")
+    (spec.parent / "extra").mkdir()
+    (spec.parent / "extra" / "feedback.yaml").write_text(FEEDBACK % "")
+    text = spec.read_text().replace("after_session: [sam]", "after_session: [sam, feedback]")
+    text = text.replace("  timeout_s: 60\n", "  timeout_s: 60\n  instruments_dir: extra\n" + routing)
+    spec.write_text(text)
+    line = line_of(text, routing.splitlines()[-1].strip() if field.endswith("]") else "mode: headset")
+    expect = (f"error: {spec}:{line}: {field}: instrument 'feedback' is answered in the headset but its item "
+              f"'comments' asks for required typed text, which cannot be typed in VR; {fix}")
+    r = cli("study", "validate", str(spec), "--no-library")
+    assert r.returncode == 2 and r.stderr.strip() == expect, r.stderr
+    r = cli("session", "run", str(spec), "--participant", "P01", "--simulate", "--no-tablet", "--no-lsl")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith(expect), r.stderr
+    assert "Traceback" not in r.stderr and not (spec.parent / "data" / "study.sqlite").exists()
+    # the fix the message names makes the spec valid; so does making the text item optional
+    fixed = text.replace("  headset: [sam, feedback]\n", "  headset: [sam]\n") if "headset:" in routing else \
+        text.replace(routing, "  mode: headset\n  " + fix.removeprefix("route it to the tablet: questionnaires.") + "\n")
+    spec.write_text(fixed)
+    assert cli("study", "validate", str(spec), "--no-library").returncode == 0
+    spec.write_text(text)
+    (spec.parent / "extra" / "feedback.yaml").write_text(FEEDBACK % ", required: false")
+    r = cli("study", "validate", str(spec), "--no-library")
+    assert r.returncode == 0, r.stderr

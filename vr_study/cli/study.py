@@ -142,7 +142,8 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
 
     Instruments exist; attention-check answers are items of the check's instrument and lie
     on its scale (or among its options); the levels of a factor that a choice item scores
-    against (emotion recognition's ``correct_from: emotion``) are among its options; and, with
+    against (emotion recognition's ``correct_from: emotion``) are among its options; no
+    instrument answered in the headset asks for required typed text; and, with
     ``check_library``, every cell, practice and agent-turn clip is in the library
     (:func:`vr_study.study.stimuli.library_problems`).
     """
@@ -172,6 +173,7 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
         else:
             for item, msg in inst.expected_problems(ac.expect):
                 out.append((("trials", "attention_checks", "expect", item), msg))
+    out += _headset_text_problems(spec, insts)
     scored = set(q.after_trial) | set(spec.trials.practice.questionnaires)
     for inst_id in sorted(scored):
         inst = insts.get(inst_id)
@@ -194,6 +196,38 @@ def spec_problems(spec, insts: dict[str, Any], check_library: bool = True) -> li
             problems += [f"{spec.source}:{spec_line(spec, loc)}: {_field(loc)}: {msg}; {fix}"
                          for loc, msg, fix in library_problems(spec, by_cell)]
     return problems
+
+
+def _headset_text_problems(spec, insts: dict[str, Any]) -> list[tuple[tuple, str]]:
+    """Instruments routed to the headset that ask for required free text (no keyboard in VR).
+
+    The panel would stop at such a screen mid-session; the spec is refused before the session
+    instead, naming the routing field (``questionnaires.mode`` or ``questionnaires.headset[i]``),
+    the instrument and item, and the fix. Optional free-text items are fine: the panel leaves
+    them out (stored as unanswered).
+    """
+    from questionnaires.panel_layout import panel_supported
+
+    q = spec.questionnaires
+    out: list[tuple[tuple, str]] = []
+    for inst_id in spec.instrument_ids():
+        inst = insts.get(inst_id)
+        if inst is None or q.channel(inst_id) != "headset":
+            continue
+        typed = [it.id for it in inst.items if not panel_supported(it) and it.required]
+        if not typed:
+            continue
+        if inst_id in q.headset:
+            loc, fix = ("questionnaires", "headset", q.headset.index(inst_id)), \
+                "answer it on the tablet: remove it from questionnaires.headset"
+        else:
+            loc, fix = ("questionnaires", "mode"), \
+                f"route it to the tablet: questionnaires.tablet: [{', '.join([*q.tablet, inst_id])}]"
+        items = ", ".join(f"'{i}'" for i in typed)
+        out.append((loc, f"instrument '{inst_id}' is answered in the headset but its item{'s' if len(typed) > 1 else ''} "
+                         f"{items} {'ask' if len(typed) > 1 else 'asks'} for required typed text, which cannot be "
+                         f"typed in VR; {fix}"))
+    return out
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
