@@ -30,7 +30,9 @@ Threads: the renderer calls :meth:`view`, :meth:`pointer` and :meth:`key` every 
 only touch memory (microseconds). A background thread polls the database (every
 ``poll_s``, default 0.25 s), lays out new prompts and does every write; a drawing thread
 redraws the image after each visible change (hover, selection, dwell progress, page) and
-publishes it for :meth:`view`.
+publishes it for :meth:`view`. While a front end calls :meth:`view`, the background thread
+also writes a heartbeat once a second (:mod:`questionnaires.panel_presence`), which the
+experimenter page shows as "headset panel connected".
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ import numpy as np
 from questionnaires.instruments import Instrument
 from questionnaires.panel_layout import (ERROR, MUTED, Control, PageLayout, PanelGeometry, card, compose, paginate,
                                          panel_supported, render_page)
+from questionnaires.panel_presence import HEARTBEAT_S, write_presence
 from questionnaires.scoring import AnswerError, validate_answers
 from questionnaires.submission import HEADSET, ScreenRefused, answer_channel, submit_screen
 from vr_study.storage import GroupCommitter, Prompt, StudyDatabase
@@ -146,6 +149,8 @@ class QuestionnairePanel:
         self._marks = 0            # sync() requests made / answered
         self._marks_done = 0
         self._poll_cv = threading.Condition()
+        self._viewed_s = -float("inf")   # when a front end last asked for the view (monotonic s)
+        self._beat_s = -float("inf")     # when the last heartbeat was written (monotonic s)
         if start:
             self.start()
 
@@ -167,6 +172,11 @@ class QuestionnairePanel:
         for th in (self._thread, self._drawer):
             if th is not None:
                 th.join(timeout_s)
+        if self._beat_s > -float("inf"):      # a front end drew it: say it is gone (experimenter page)
+            try:
+                write_presence(self.db, self.session_id, self.client, None, closed=True)
+            except Exception:  # noqa: BLE001 - the database may be gone already; the heartbeat goes stale
+                log.warning("questionnaire panel: could not record that it closed")
 
     def __enter__(self) -> "QuestionnairePanel":
         return self
@@ -202,6 +212,7 @@ class QuestionnairePanel:
         """The panel now (None when no headset prompt is open): the image the drawing thread
         published last. Never waits for the database or for drawing."""
         with self._lock:
+            self._viewed_s = time.monotonic()
             if self._card is not None and self._screen is None and now_s >= self._card[2]:
                 self._card = None
                 self._touch()
@@ -465,6 +476,7 @@ class QuestionnairePanel:
                 elif job is not None and job[0] == "submit":
                     self._submit(*job[1:])
                 self._poll()
+                self._heartbeat()
             except Exception:  # noqa: BLE001 - a database hiccup must not end the panel; retried next poll
                 log.exception("questionnaire panel: background work failed")
                 with self._lock:
@@ -477,6 +489,17 @@ class QuestionnairePanel:
                     with self._poll_cv:
                         self._marks_done = max(self._marks_done, job[1])
                         self._poll_cv.notify_all()
+
+    def _heartbeat(self) -> None:
+        """While a front end draws the panel, record it every :data:`HEARTBEAT_S` seconds
+        (:mod:`questionnaires.panel_presence`; the experimenter page shows it)."""
+        now = time.monotonic()
+        with self._lock:
+            drawn = now - self._viewed_s <= 2 * HEARTBEAT_S
+            shown = self._screen.prompt.prompt_id if self._screen is not None else None
+        if drawn and now - self._beat_s >= HEARTBEAT_S:
+            self._beat_s = now
+            write_presence(self.db, self.session_id, self.client, shown)
 
     def _commit_page(self, prompt_id: int, page: int, answers: dict[str, Any], submission_id: str) -> None:
         """Store the answers so far, then show the next page."""

@@ -1,6 +1,8 @@
 """The experimenter's pages (``/x/...``): sessions, one session's progress, control buttons.
 
-Progress, current trial, open prompts, stream health and recent events of a session, and
+Progress, current trial, open prompts (answered on the tablet or in the headset), whether
+a headset panel is drawn (:mod:`questionnaires.panel_presence`), stream health and recent
+events of a session, and
 buttons that append ``experimenter_command`` events (``pause``, ``resume``, ``repeat``,
 ``skip``, ``turn``, ``abort``; through ``db.request_control``) for the orchestrator to act on.
 The JSON view of the same figures is in :mod:`questionnaires.tablet_api`.
@@ -23,6 +25,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from questionnaires import tokens
+from questionnaires.panel_presence import STALE_S, read_presence
+from questionnaires.submission import HEADSET, answer_channel
 from questionnaires.tablet_context import (EXPERIMENTER_COOKIE, TABLET_TOKEN_MAX_AGE_S, Ctx, RowId, TabletContext,
                                            first, form_body, set_cookie)
 from questionnaires.tablet_guard import CSRF_FIELD, client_key, csrf_ok
@@ -72,6 +76,27 @@ def tablet_pairing(ctx: TabletContext, session_id: int, events: list) -> dict[st
     refused = [e for e in events if e.kind == REFUSED_EVENT and e.event_id > last]
     return {"paired": held, "paired_at": since, "refused_joins": len(refused),
             "locked_s": round(ctx.limiters.session.locked_for_s(str(session_id)), 1)}
+
+
+#: Where a prompt is answered, in words (:func:`questionnaires.submission.answer_channel`).
+CHANNEL_LABELS = {"tablet": "on the tablet", "headset": "in the headset"}
+
+
+def headset_panel(db, session_id: int, participant_id: str, prompts: list) -> dict[str, Any] | None:  # noqa: ANN001
+    """Whether a headset panel shows this session's questionnaires (its heartbeat,
+    :mod:`questionnaires.panel_presence`); None when the session has no headset prompt and
+    no panel ever connected (a tablet-only study)."""
+    presence = read_presence(db, session_id)
+    waiting = [p.prompt_id for p in prompts if p.status == "open" and answer_channel(p) == HEADSET]
+    if presence is None and not any(answer_channel(p) == HEADSET for p in prompts):
+        return None
+    return {"connected": bool(presence and presence.connected),
+            "client": presence.label if presence else None,
+            "seen_s_ago": round(presence.age_s, 1) if presence else None,
+            "showing_prompt_id": presence.prompt_id if presence and presence.connected else None,
+            "waiting_prompt_ids": waiting, "stale_after_s": STALE_S,
+            "start_hint": f"vr-study xr run ... --questionnaires STUDY.yaml --participant {participant_id}, "
+                          "or pair the WebXR page (/w/) with the session's code"}
 
 
 #: Human-readable session states.
@@ -161,6 +186,7 @@ def session_status(ctx: TabletContext, session_id: int) -> dict[str, Any]:
     enabled = {"pause": not ended and not paused, "resume": not ended and paused, "repeat": has_trial,
                "skip": has_trial, "turn": has_trial and current.trial_kind == "interaction", "abort": not ended}
     open_prompts = db.open_prompts(session_id)
+    all_prompts = db.prompts(session_id)
     return {
         "session_id": info.session_id, "participant_id": info.participant_id, "code": info.code,
         "status": info.status, "status_label": status_label, "paused": paused, "ended": ended,
@@ -171,7 +197,8 @@ def session_status(ctx: TabletContext, session_id: int) -> dict[str, Any]:
             "clip_id": current.clip_id, "attempt": current.attempt},
         "open_prompts": [{"prompt_id": p.prompt_id, "trial_index": p.trial_index,
                           "instrument_id": p.instrument_id, "opened_at": p.opened_at,
-                          "instruction": (p.context or {}).get("instruction") or ""}
+                          "instruction": (p.context or {}).get("instruction") or "",
+                          "answer_in": answer_channel(p), "answer_in_label": CHANNEL_LABELS[answer_channel(p)]}
                          for p in open_prompts],
         "attention_checks": _attention_checks(db, session_id, events),
         "stream_health": stream,
@@ -181,6 +208,7 @@ def session_status(ctx: TabletContext, session_id: int) -> dict[str, Any]:
         "recent_events": [{"at": e.wall_at, "kind": e.kind, "trial_index": e.trial_index}
                           for e in events[-12:]][::-1],
         "tablet": tablet_pairing(ctx, session_id, events),
+        "headset_panel": headset_panel(db, session_id, info.participant_id, all_prompts),
     }
 
 

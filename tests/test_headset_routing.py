@@ -192,3 +192,79 @@ def test_required_free_text_in_the_headset_is_refused_before_the_session(tmp_pat
     (spec.parent / "extra" / "feedback.yaml").write_text(FEEDBACK % ", required: false")
     r = cli("study", "validate", str(spec), "--no-library")
     assert r.returncode == 0, r.stderr
+
+
+def test_experimenter_page_shows_where_each_prompt_is_answered_and_whether_the_panel_is_drawn(tmp_path):
+    """The experimenter page says "in the headset" / "on the tablet" per open questionnaire, and
+    whether a front end draws the headset panel (its heartbeat; a red alert while a headset
+    questionnaire waits and none does)."""
+    import html
+    import re
+    import threading
+    import time
+
+    from questionnaires.headset_panel import QuestionnairePanel
+    from questionnaires.instruments import load_instruments
+    from questionnaires.simulate import csrf_field
+    from vr_study.storage import TrialRecord
+
+    def live(x: httpx.Client) -> tuple[str, dict]:
+        text = html.unescape(re.sub(r"\s+", " ", x.get(f"/x/session/{sid}/live").text))
+        return text, x.get(f"/x/api/session/{sid}").json()
+
+    def panel_line(text: str) -> str:
+        m = re.search(r'<p data-f="headset_panel"[^>]*>(.*?)</p>', text)
+        return m.group(0) if m else ""
+
+    db = StudyDatabase(tmp_path / "study.sqlite")
+    sid = db.create_session("P07", "s", [TrialRecord(0, 0, "playback", 0, questionnaires=["sam", "trial_ratings"])],
+                            plan_row=0, seed=0)
+    url = serve(db, experimenter_token="tok", poll_interval_s=0.2)
+    panel = None
+    try:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as x:
+            assert x.post("/x/login", data={"token": "tok", "csrf": csrf_field(x.get("/x/login").text)}
+                          ).status_code == 303
+            tablet = db.open_prompt(sid, 0, "trial_ratings", {"answer_in": "tablet"})
+            text, st = live(x)
+            assert "<h2>Headset panel</h2>" not in text and st["headset_panel"] is None   # tablet-only so far
+            assert [p["answer_in"] for p in st["open_prompts"]] == ["tablet"]
+            assert re.search(r"<td>trial_ratings</td><td>#0</td> <td [^>]*>on the tablet</td>", text), text
+            headset = db.open_prompt(sid, 0, "sam", {"answer_in": "headset"})
+            text, st = live(x)
+            assert re.search(r"<td>sam</td><td>#0</td> <td [^>]*>in the headset</td>", text), text
+            line = panel_line(text)
+            assert 'class="alert"' in line and "no headset panel has shown this session yet" in line
+            assert "--questionnaires STUDY.yaml --participant P07" in line
+            assert st["headset_panel"]["connected"] is False and st["headset_panel"]["waiting_prompt_ids"] == [headset]
+
+            # a front end (here: this thread, as the renderer's frame loop) draws the panel
+            panel = QuestionnairePanel(db, load_instruments(), sid, client="headset")
+            stop = threading.Event()
+            frames = threading.Thread(target=lambda: [panel.view(time.monotonic()) or stop.wait(1 / 90)
+                                                      for _ in iter(stop.is_set, True)], daemon=True)
+            frames.start()
+            deadline = time.monotonic() + 10
+            while not (st := live(x)[1])["headset_panel"]["connected"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            text, st = live(x)
+            h = st["headset_panel"]
+            assert h["connected"] and h["client"] == "vr-study xr run" and h["seen_s_ago"] < 3
+            assert h["showing_prompt_id"] == headset
+            line = panel_line(text)
+            assert line.startswith('<p data-f="headset_panel">Connected (vr-study xr run): drawn ') and \
+                f"showing questionnaire {headset}" in line and "alert" not in line
+            # the front end stops drawing (renderer closed): the page says so again
+            stop.set()
+            frames.join(5)
+            panel.close()
+            panel = None
+            text, st = live(x)
+            assert st["headset_panel"]["connected"] is False
+            assert "Not connected (last drawn by the vr-study xr run" in panel_line(text)
+            assert tablet in [p["prompt_id"] for p in st["open_prompts"]]
+    finally:
+        if panel is not None:
+            panel.close()
+        url.stop()
+        db.close()
