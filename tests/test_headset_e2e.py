@@ -186,3 +186,65 @@ def test_headset_session_answered_with_the_controller_survives_a_renderer_crash(
     assert len(answered) == 1 and answered[0].payload["client"] == "headset"
     assert [e.kind for e in db.events(sid, kind="response")] == ["response"]
     db.close()
+
+
+@pytest.mark.slow
+def test_renderer_started_before_the_session_waits_for_it_then_the_controller_answers(tmp_path):
+    """`xr run --questionnaires` started before the experimenter starts the session shows the
+    waiting card, picks the session up when it starts (no restart of the renderer) and the
+    scripted controller answers its SAM screen; the panel's heartbeat says it was drawn."""
+    from questionnaires.panel_presence import read_presence
+    from questionnaires.participant_panel import waiting_text
+
+    folder = tmp_path / "study"
+    spec_path = make_study(folder)
+    text = spec_path.read_text()
+    text = text.replace("  after_trial: [trial_ratings, emotion_recognition]\n", "  after_trial: []\n")
+    text = text.replace("  timeout_s: 60\n", "  timeout_s: 60\n  mode: headset\n")
+    spec_path.write_text(text)
+    spec = load_spec(spec_path)
+    clip = tmp_path / "still.npz"
+    write_motion(MotionClip.zeros(30, 30.0, num_expression=10, num_betas=10), clip)
+    manifest = build_test_runtime(tmp_path / "xr-runtime")
+    pages = sam_pages()
+    start = 270              # 3 s at 90 Hz: the session below opens its prompt ~20 frames after it starts
+    proc = renderer(tmp_path, "early", spec_path, clip, manifest, clicks([
+        aim_at(pages[0], "option", "valence", 2), aim_at(pages[0], "option", "arousal", 8),
+        aim_at(pages[0], "next"), aim_at(pages[1], "option", "dominance", 6), aim_at(pages[1], "submit")],
+        start=start), frames=100000, capture_every=30)
+    log_path = tmp_path / "early-frames.jsonl"
+    db = None
+    try:
+        wait_for(lambda: log_path.exists() and log_path.read_text().count("\n") >= 30, 120, "the first frames", proc)
+        # the waiting card is up: the panel's dark background fills the middle of the eye image
+        wait_for(lambda: list((tmp_path / "early-cap").glob("frame*_eye0.ppm")), 30, "a captured frame", proc)
+        first = read_ppm(sorted((tmp_path / "early-cap").glob("frame*_eye0.ppm"))[0]).astype(int)
+        card = np.all(np.abs(first[..., :3] - np.array(BG[:3])) < 12, axis=-1)
+        rows, cols = np.nonzero(card)
+        assert card.mean() > 0.08 and abs(cols.mean() - EYE_W / 2) < EYE_W * 0.1
+        db = StudyDatabase(spec.database, participant_pattern=spec.study.participant_pattern)
+        assert db.sessions() == []
+        frames_before = log_path.read_text().count("\n")
+        assert frames_before < start, "the machine is too slow for the scripted click frames"
+        outcome = []
+        session = threading.Thread(target=lambda: outcome.append(
+            run_session(spec, db, "P01", SimulatedDriver(speed=50), speed=50)), daemon=True)
+        session.start()
+        wait_for(lambda: not session.is_alive(), 120, "the session's end", proc)
+        presence = read_presence(db, outcome[0].session_id)
+        assert presence is not None and presence.connected and presence.client == "headset"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    stderr = proc.stderr.read()
+    assert f'"{waiting_text("P01")[1]}"' in stderr, stderr[-2000:]
+    assert outcome and outcome[0].status == "finished"
+    sid = outcome[0].session_id
+    rows = db.responses(sid)
+    assert {r.item_id: r.value for r in rows} == {"valence": 2, "arousal": 8, "dominance": 6}
+    assert {r.client for r in rows} == {"headset"}
+    assert read_presence(db, sid).closed           # the renderer ended cleanly: the page says not connected
+    db.close()

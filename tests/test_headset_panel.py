@@ -14,7 +14,7 @@ import pytest
 
 from questionnaires.headset_panel import DWELL_S, INCOMPLETE_MESSAGE, QuestionnairePanel, draft_key
 from questionnaires.instruments import load_instruments
-from questionnaires.panel_layout import ACCENT, ERROR, FOCUS, PanelGeometry
+from questionnaires.panel_layout import ACCENT, BG, ERROR, FOCUS, PanelGeometry
 from questionnaires.submission import HEADSET, TABLET, ScreenRefused, submit_screen
 from vr_study.storage import StudyDatabase, TrialRecord
 from vr_study.xr.panel_source import PanelSource, PointerEvent
@@ -398,3 +398,51 @@ def test_gaze_dwell_pauses_while_a_controller_points_at_the_panel(db, panel_for)
         panel.pointer(PointerEvent("gaze", looked_at, False, t))
         t += 1 / 90
     assert panel.state().answers == {}
+
+
+def test_participant_panel_waits_for_the_session_then_follows_a_restart(db):
+    """Before the participant's session exists the panel says so; it picks the session up when
+    the experimenter starts it (answerable prompts), and moves to a restarted session."""
+    from questionnaires.participant_panel import ParticipantPanel
+
+    def wait_until(cond, what: str, timeout_s: float = 10.0):
+        deadline = time.monotonic() + timeout_s
+        while not (got := cond()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.02)
+        return got
+
+    def mostly_panel_background(img) -> float:
+        return float(np.all(np.abs(img[..., :3].astype(int) - np.array(BG[:3])) < 6, axis=-1).mean())
+
+    trials = [TrialRecord(0, 0, "playback", 0, method="emage", emotion="happy", questionnaires=["sam"])]
+    versions = []
+    with ParticipantPanel(db, INSTRUMENTS, "P07", poll_s=0.05) as panel:
+        waiting = panel.view(time.monotonic())
+        assert panel.session_id is None and waiting is not None
+        assert mostly_panel_background(waiting.image_rgba) > 0.9          # a card: a few lines of text
+        versions.append(waiting.version)
+        assert panel.view(time.monotonic()).version == waiting.version     # unchanged: no new upload
+        panel.pointer(PointerEvent("right", (0.5, 0.5), True, time.monotonic()))   # nothing to press: ignored
+
+        sid = db.create_session("P07", "s", trials, plan_row=0, seed=0)
+        wait_until(lambda: panel.session_id == sid, "the session to be picked up")
+        # no prompt yet: no panel (the next one is placed where the participant looks then)
+        assert wait_until(lambda: panel.view(time.monotonic()) is None, "the waiting card to go")
+        pid = open_headset(db, sid, "sam")
+        view = wait_until(lambda: panel.view(time.monotonic()), "the SAM page")
+        versions.append(view.version)
+        assert panel.panel.state().prompt_id == pid and mostly_panel_background(view.image_rgba) < 0.9
+        hand = Hand(panel.panel)
+        hand.answer("valence", 3)
+        assert panel.panel.sync() and near(fill(panel.panel, "valence", 3), ACCENT)
+        versions.append(panel.view(time.monotonic()).version)
+
+        # the experimenter starts P07 over: the panel moves to the new session's prompts
+        new = db.create_session("P07", "s", trials, plan_row=0, seed=0, supersede=True)
+        wait_until(lambda: panel.session_id == new, "the restarted session")
+        pid2 = open_headset(db, new, "sam")
+        wait_until(lambda: panel.panel.sync() and panel.panel.state().prompt_id == pid2, "the new session's prompt")
+        versions.append(wait_until(lambda: panel.view(time.monotonic()), "the new page").version)
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)   # the renderer re-uploads each
+    assert db.responses(sid) == [] and db.prompt(pid).status == "open"

@@ -114,7 +114,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, words", [
     (["--participant", "P01"], "'--participant' is only used with --questionnaires"),
     (["--questionnaires", "{spec}"], "'--questionnaires' needs --participant"),
-    (["--questionnaires", "{spec}", "--participant", "P09"], "P09 has no session"),
+    (["--questionnaires", "{spec}", "--participant", "Alice"], "id 'Alice' does not match the pattern"),
     (["--questionnaires", "{missing}", "--participant", "P01"], "does not exist"),
     (["--questionnaires", "{spec}", "--participant", "P01", "--panel-px-per-deg", "0"], "'--panel-px-per-deg' is 0"),
 ])
@@ -125,6 +125,19 @@ def test_xr_run_questionnaire_options_are_checked(tmp_path, args, words):
     r = cli("xr", "run", "--simulate", "--frames", "1", *args)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and words in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_xr_run_before_the_session_exists_waits_for_it(tmp_path):
+    """No session for P09 yet (no database either): the renderer runs and shows the waiting card."""
+    spec = make_study(tmp_path / "study")
+    r = cli("xr", "run", "--simulate", "--frames", "2", "--eye-size", "160x180", "--questionnaires", str(spec),
+            "--participant", "P9", "--capture-dir", str(tmp_path / "cap"))
+    assert r.returncode == 0, r.stderr
+    assert 'note: P09 has no session yet; the headset shows "Waiting for the session of participant P09 to start."' \
+        in r.stderr
+    db = StudyDatabase(load_spec(spec).database)         # created with the spec's id pattern, as session run would
+    assert db.participant_pattern == load_spec(spec).study.participant_pattern and db.sessions() == []
+    db.close()
 
 
 def test_scripted_headset_session_exports_the_same_rows_as_a_tablet_session(tmp_path):

@@ -139,6 +139,8 @@ def _questionnaire_panel(args):
 
     The one place where questionnaires are wired into the renderer: the panel reads the
     study database and the instruments, the renderer only draws it and reports pointers.
+    The participant's session need not exist yet: the panel waits for it
+    (:class:`questionnaires.participant_panel.ParticipantPanel`).
     """
     from pathlib import Path
 
@@ -154,17 +156,18 @@ def _questionnaire_panel(args):
     if not args.panel_px_per_deg or not 5 <= args.panel_px_per_deg <= 80:
         raise InputError(None, "--panel-px-per-deg", f"is {args.panel_px_per_deg}",
                          "give the headset's pixels per degree, 5..80 (Quest 3: 25)")
-    from questionnaires.headset_panel import QuestionnairePanel
     from questionnaires.instruments import load_instruments
     from questionnaires.panel_layout import PanelGeometry
+    from questionnaires.participant_panel import ParticipantPanel, waiting_text
     from vr_study.storage import StudyDatabase
 
     target = args.questionnaires
     extra = Path(args.instruments) if args.instruments else None
+    pattern = None
     if target.endswith((".yaml", ".yml")):
         from vr_study.study.spec import load_spec
         spec = load_spec(target)
-        database = spec.database
+        database, pattern = spec.database, spec.study.participant_pattern
         if extra is None and spec.questionnaires.instruments_dir:
             extra = spec.resolve(spec.questionnaires.instruments_dir)
     else:
@@ -175,18 +178,18 @@ def _questionnaire_panel(args):
     instruments = load_instruments()
     if extra is not None:
         instruments.update(load_instruments(extra))
-    db = StudyDatabase(database)
+    # a spec whose database does not exist yet: created as `session run` would (the spec's id pattern)
+    db = StudyDatabase(database, participant_pattern=pattern)
     try:
         pid = db.check_participant_id(args.participant)
-        sessions = [x for x in db.sessions_for(pid) if x.status != "superseded"]
-        if not sessions:
-            raise InputError(database, "--participant", f"{pid} has no session in this database",
-                             "start the session first (vr-study study run), then the renderer")
+        panel = ParticipantPanel(db, instruments, pid, geometry=PanelGeometry(px_per_deg=args.panel_px_per_deg))
     except BaseException:
         db.close()
         raise
-    return QuestionnairePanel(db, instruments, sessions[-1].session_id,
-                              geometry=PanelGeometry(px_per_deg=args.panel_px_per_deg))
+    if panel.session_id is None:
+        print(f"note: {pid} has no session yet; the headset shows \"{waiting_text(pid)[1]}\" until "
+              f"'vr-study session run ... --participant {pid}' starts it", file=sys.stderr)
+    return panel
 
 
 def _run(args) -> int:
