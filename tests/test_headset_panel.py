@@ -446,3 +446,54 @@ def test_participant_panel_waits_for_the_session_then_follows_a_restart(db):
         versions.append(wait_until(lambda: panel.view(time.monotonic()), "the new page").version)
     assert versions == sorted(versions) and len(set(versions)) == len(versions)   # the renderer re-uploads each
     assert db.responses(sid) == [] and db.prompt(pid).status == "open"
+
+
+def test_thumbstick_and_trigger_alone_answer_a_screen(db, panel_for):
+    """The renderer's per-frame routing (PanelInteraction) with a real panel: the stick moves
+    the focus, the trigger (ray off the panel) chooses; the whole SAM screen is stored."""
+    from vr_study.xr.input import HandInput, InputSnapshot
+    from vr_study.xr.interaction import PanelInteraction
+    from vr_study.xr.viewmath import Pose
+
+    sid = new_session(db, ("sam",), n=1)
+    pid = open_headset(db, sid, "sam")
+    panel = panel_for(sid)
+    assert panel.sync()
+    routing = PanelInteraction(panel)
+    head, low = Pose((0.0, 1.6, 0.0)), Pose((0.2, 1.0, -0.1))       # the controller points at the floor
+    t = [time.monotonic()]
+    held = [False]
+
+    def frame(stick=(0.0, 0.0), select=False):
+        t[0] += 1 / 90
+        hand = HandInput("right", "/interaction_profiles/oculus/touch_controller", low, None, select,
+                         select and not held[0], stick)
+        held[0] = select
+        routing.update(InputSnapshot(t[0], head, {"right": hand}))
+        return list(routing.keys)
+
+    def push(direction):
+        stick = {"up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0)}[direction]
+        keys = frame(stick) + frame()
+        assert keys == [direction]
+
+    def pull():
+        assert frame(select=True) + frame() == ["select"]
+        assert panel.sync()
+
+    push("down")                   # the first push shows the focus: valence, middle option (5)
+    push("right")
+    push("right")
+    pull()                         # valence 7
+    push("down")
+    push("left")
+    pull()                         # arousal 6 (the focus keeps its column, 7, then moves one left)
+    assert panel.state().answers == {"valence": 7, "arousal": 6}
+    push("down")                   # the buttons: Next
+    pull()
+    assert panel.state().page == 1
+    pull()                         # dominance, middle option (the focus starts there on the new page)
+    push("down")
+    pull()                         # Submit
+    assert {r.item_id: r.value for r in db.responses(sid)} == {"valence": 7, "arousal": 6, "dominance": 5}
+    assert db.prompt(pid).status == "answered"

@@ -532,3 +532,60 @@ def test_cli_run_logs_controllers_and_draws_their_rays(manifest, tmp_path):
     for z in (-0.6, -1.0):  # along the ray, in front of the avatar (1.3 m away), which hides the rest
         c, r = (int(round(v)) for v in project((0.25, 1.3, z), 0.0315))
         assert ray[r - 1: r + 2, c - 1: c + 2].any(), f"no ray at z = {z} m"
+
+
+# ---------------------------------------------------------------- thumbstick as arrow keys
+def test_stick_keys_press_once_repeat_while_held_and_release_with_hysteresis():
+    from vr_study.xr.stick_keys import PRESS, RELEASE, REPEAT_DELAY_S, REPEAT_EVERY_S, StickKeys, stick_direction
+
+    assert stick_direction(0.2, 0.9) == ("up", 0.9) and stick_direction(0.0, -0.7) == ("down", 0.7)
+    assert stick_direction(-0.8, 0.5) == ("left", 0.8) and stick_direction(0.61, -0.6) == ("right", 0.61)
+    s = StickKeys()
+    dt = 1 / 90
+    keys = [s.update("right", (0.0, y), i * dt) for i, y in enumerate([0.0, PRESS - 0.01, PRESS, 0.9, 0.9])]
+    assert keys == [[], [], ["up"], [], []]
+    # back to just above RELEASE: still held (no chatter); below it: released; pushed again: a new key
+    assert s.update("right", (0.0, RELEASE + 0.01), 5 * dt) == []
+    assert s.update("right", (0.0, PRESS), 6 * dt) == []
+    assert s.update("right", (0.0, RELEASE - 0.01), 7 * dt) == []
+    assert s.update("right", (0.0, -0.9), 8 * dt) == ["down"]
+    # held: repeats after the delay, then every REPEAT_EVERY_S; each hand on its own
+    t0 = 8 * dt
+    ts = np.arange(t0, t0 + REPEAT_DELAY_S + 3 * REPEAT_EVERY_S + 0.01, dt)[1:]
+    repeats = [t for t in ts if s.update("right", (0.0, -0.9), t)]
+    assert len(repeats) == 4 and repeats[0] == pytest.approx(t0 + REPEAT_DELAY_S, abs=dt)
+    assert np.diff(repeats) == pytest.approx([REPEAT_EVERY_S] * 3, abs=dt)
+    assert s.update("left", (0.9, 0.0), ts[-1]) == ["right"]
+    # swung straight over to another direction: that key at once
+    assert s.update("right", (0.9, 0.0), ts[-1] + dt) == ["right"]
+
+
+@pytest.mark.slow
+def test_thumbstick_moves_the_panel_focus_and_the_trigger_off_the_panel_selects(manifest, tmp_path):
+    """Through the headless runtime (XR_HEADLESS_INPUT_SCRIPT): stick pushes arrive at the panel
+    source as arrow keys; the trigger pulled with the ray off the panel presses the focused
+    control only after the stick was used; pulled on the panel it is a pointer press, no key."""
+    low = [0.2, 1.0, -0.1]      # the ray passes under the panel
+    script = write_jsonl(tmp_path / "stick.jsonl", [
+        {"frame": 0, "hand": "right", "profile": TOUCH, "aim": low},
+        {"frame": 3, "hand": "right", "select": 1},                  # no stick used yet: nothing
+        {"frame": 4, "hand": "right", "select": 0},
+        {"frame": 6, "hand": "right", "thumbstick": [0.0, -0.9]},    # down
+        {"frame": 8, "hand": "right", "thumbstick": [0.0, -0.45]},   # still held: no second key
+        {"frame": 10, "hand": "right", "thumbstick": [0.0, 0.0]},
+        {"frame": 12, "hand": "right", "thumbstick": [0.8, 0.1]},    # right
+        {"frame": 14, "hand": "right", "thumbstick": [0.0, 0.0]},
+        {"frame": 16, "hand": "right", "select": 1},                 # off the panel: select
+        {"frame": 18, "hand": "right", "select": 0},
+        {"frame": 20, "hand": "right", "aim": RIGHT_AIM, "select": 1},   # on the panel: a pointer press
+        {"frame": 22, "hand": "right", "select": 0},
+        {"frame": 24, "hand": "right", "thumbstick": [-0.65, 0.62]},     # left (the larger axis)
+        {"frame": 26, "hand": "right", "thumbstick": [0.0, 0.0]},
+    ])
+    env = runtime_env(manifest, view_size=(64, 72), paced=False, input_script=script)
+    out, log, _ = drive(tmp_path, "xr", 30, 100, env)
+    assert out["keys"] == ["down", "right", "select", "left"]
+    sticks = {r["frame"]: r["controllers"]["right"]["thumbstick"] for r in log if r["should_render"]}
+    assert sticks[6] == [0.0, -0.9] and sticks[24] == [-0.65, 0.62]
+    right = [p for p in out["pointers"] if p[0] == "right"]
+    assert sum(1 for a, b in zip(right, right[1:]) if b[2] and not a[2] and b[1] is not None) == 1
