@@ -198,7 +198,7 @@ def test_required_free_text_in_the_headset_is_refused_before_the_session(tmp_pat
     assert "Traceback" not in r.stderr and not (spec.parent / "data" / "study.sqlite").exists()
     # the fix the message names makes the spec valid; so does making the text item optional
     fixed = text.replace("  headset: [sam, feedback]\n", "  headset: [sam]\n") if "headset:" in routing else \
-        text.replace(routing, "  mode: headset\n  " + fix.removeprefix("route it to the tablet: questionnaires.") + "\n")
+        text.replace(routing, "  mode: headset\n  " + fix.split("questionnaires.")[-1] + "\n")
     spec.write_text(fixed)
     assert cli("study", "validate", str(spec), "--no-library").returncode == 0
     spec.write_text(text)

@@ -400,3 +400,7 @@ def test_answers_given_on_the_panel_in_the_page_land_in_the_database(site, heads
     assert rows["emotion"].prompt_id == pid and rows["emotion"].client == "webxr"
     # the prompt is answered: the panel goes away (after the "saved" card)
     wait_for(page, "vrStudy.panel === null", timeout_s=15)
+    # while the page's WebSocket is open the panel is drawn: the experimenter page's heartbeat
+    from questionnaires.panel_presence import read_presence
+    presence = read_presence(db, sid)
+    assert presence is not None and presence.connected and presence.label == "WebXR page"

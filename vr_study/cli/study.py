@@ -224,9 +224,9 @@ def _headset_text_problems(spec, insts: dict[str, Any]) -> list[tuple[tuple, str
             loc, fix = ("questionnaires", "mode"), \
                 f"route it to the tablet: questionnaires.tablet: [{', '.join([*q.tablet, inst_id])}]"
         items = ", ".join(f"'{i}'" for i in typed)
-        out.append((loc, f"instrument '{inst_id}' is answered in the headset but its item{'s' if len(typed) > 1 else ''} "
-                         f"{items} {'ask' if len(typed) > 1 else 'asks'} for required typed text, which cannot be "
-                         f"typed in VR; {fix}"))
+        which = f"items {items} ask" if len(typed) > 1 else f"item {items} asks"
+        out.append((loc, f"instrument '{inst_id}' is answered in the headset but its {which} for required typed "
+                         f"text, which cannot be typed in VR; {fix}"))
     return out
 
 
