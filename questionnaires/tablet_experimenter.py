@@ -2,9 +2,9 @@
 
 Progress, current trial, open prompts (answered on the tablet or in the headset), whether
 a headset panel is drawn (:mod:`questionnaires.panel_presence`), stream health and recent
-events of a session, and
-buttons that append ``experimenter_command`` events (``pause``, ``resume``, ``repeat``,
-``skip``, ``turn``, ``abort``; through ``db.request_control``) for the orchestrator to act on.
+events of a session, and buttons that append ``experimenter_command`` events (``pause``,
+``resume``, ``repeat``, ``skip``, ``turn``, ``abort``; through ``db.request_control``) for
+the orchestrator to act on.
 The JSON view of the same figures is in :mod:`questionnaires.tablet_api`.
 
 Login is a form POST of the experimenter token (never a token in a URL); it sets a signed
