@@ -340,8 +340,12 @@ def test_enter_and_exit_vr_with_an_emulated_headset(site, headset):
 
 def _screen_xy(page, uv: tuple[float, float]) -> tuple[float, float]:
     """Where panel coordinates (u, v) appear on the page (CSS px), from the page's matrices."""
-    wait_for(page, "vrStudy.panel && vrStudy.panel.matrix")
-    st = page.evaluate("({p: vrStudy.panel, c: vrStudy.camera, w: innerWidth, h: innerHeight})")
+    # one read of panel and camera together: the page may swap its panel between two reads
+    end = time.monotonic() + 10.0
+    while not (st := page.evaluate("vrStudy.panel && vrStudy.panel.matrix ? "
+                                   "({p: vrStudy.panel, c: vrStudy.camera, w: innerWidth, h: innerHeight}) : null")):
+        assert time.monotonic() < end, "the page shows no panel"
+        time.sleep(0.05)
     model = np.asarray(st["p"]["matrix"]).reshape(4, 4).T
     view = np.asarray(st["c"]["view"]).reshape(4, 4).T
     proj = np.asarray(st["c"]["projection"]).reshape(4, 4).T
