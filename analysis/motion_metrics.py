@@ -180,33 +180,6 @@ def face_lvd(vertices: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(np.abs(va - vb).sum(axis=-1)))
 
 
-# ---------------------------------------------------------------------- fallback kinematics
-def forward_kinematics(full_pose: np.ndarray, rest_joints: np.ndarray, parents: np.ndarray,
-                       transl: np.ndarray | None = None) -> np.ndarray:
-    """Joint positions (T, J, 3) metres from parent-relative axis-angle ``full_pose`` (T, J, 3)
-    radians, rest joint positions (J, 3) and the parent of each joint (-1 for the root).
-    Joints only (no skinning): the skeleton of a body model."""
-    from vr_study.rotations import axis_angle_to_matrix
-
-    pose = np.asarray(full_pose, np.float64)
-    T, J = pose.shape[:2]
-    R = axis_angle_to_matrix(pose)
-    G = np.zeros((T, J, 3, 3))
-    P = np.zeros((T, J, 3))
-    rest = np.asarray(rest_joints, np.float64)
-    for j in range(J):
-        p = int(parents[j])
-        if p < 0:
-            G[:, j] = R[:, j]
-            P[:, j] = rest[j]
-        else:
-            G[:, j] = G[:, p] @ R[:, j]
-            P[:, j] = P[:, p] + G[:, p] @ (rest[j] - rest[p])
-    if transl is not None:
-        P += np.asarray(transl, np.float64)[:, None, :]
-    return P
-
-
 def nan_to_empty(value: float | None) -> str | float:
     """Tidy-CSV cell: '' for missing/NaN, else the number."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -17,7 +17,7 @@ import analysis
 from analysis.calibration import calibrate, rates_table, run_tests, wilson
 from analysis.design import AnalysisError
 from analysis.power import clip_limited_power, n_for_power, parse_effects, power
-from analysis.worlds import World, design_from_data, design_from_levels, simulate
+from analysis.worlds import World, design_from_levels, simulate
 from vr_study.cli import main
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from analysis.motion_metrics import forward_kinematics, sample_diversity
+from analysis.motion_metrics import sample_diversity
+from vr_study.body.skinning import forward_kinematics
 from generators.base import Utterance
 from generators.prosody import ProsodyGenerator, ProsodyStream, concat_clips, within_limits
 from generators.prosody.face import control_indices

@@ -105,7 +105,9 @@ def test_forward_kinematics_places_joints():
     parents = np.array([-1, 0, 1])
     pose = np.zeros((1, 3, 3))
     pose[0, 1, 2] = -np.pi / 2  # joint 1 turns its child down (about -z)
-    out = mm.forward_kinematics(pose, rest, parents, transl=np.array([[0, 1.0, 0]]))
+    from vr_study.body.skinning import forward_kinematics
+
+    out = forward_kinematics(pose, rest, parents, transl=np.array([[0, 1.0, 0]]))
     np.testing.assert_allclose(out[0], [[0, 1, 0], [0.2, 1, 0], [0.2, 0.7, 0]], atol=1e-9)
 
 

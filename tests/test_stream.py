@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-import zmq
 
 from vr_study.motion import MotionClip
 from vr_study.stream import ControlError, PosePublisher, PoseServer, PoseSubscriber, StreamControl

@@ -31,7 +31,6 @@ from typing import Mapping
 import numpy as np
 
 from vr_study.motion import MotionClip
-from vr_study.rotations import axis_angle_to_matrix
 
 #: Largest |motion duration - speech duration| (seconds) that is not warned about. About one
 #: short syllable: a longer mismatch leaves a body moving in silence or speech over a still body.
@@ -77,19 +76,10 @@ def joint_positions(clip: MotionClip) -> np.ndarray:
     Translation is applied to the root, shape (betas) is ignored.
     """
     from vr_study.body.skeleton import PARENTS, default_rest_joints
+    from vr_study.body.skinning import forward_kinematics
 
     rest, _ = default_rest_joints()
-    R = axis_angle_to_matrix(clip.full_pose().astype(np.float64))  # (T, 55, 3, 3)
-    T = clip.num_frames
-    world_R = np.empty_like(R)
-    pos = np.empty((T, len(rest), 3))
-    world_R[:, 0] = R[:, 0]
-    pos[:, 0] = rest[0] + np.asarray(clip.transl, np.float64)
-    for j in range(1, len(rest)):
-        p = int(PARENTS[j])
-        world_R[:, j] = world_R[:, p] @ R[:, j]
-        pos[:, j] = pos[:, p] + world_R[:, p] @ (rest[j] - rest[p])
-    return pos
+    return forward_kinematics(clip.full_pose(), rest, PARENTS, clip.transl)
 
 
 def mean_jerk(clip: MotionClip) -> float:

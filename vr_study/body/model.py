@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from vr_study.body.skinning import apply_transforms, rigid_transforms, rodrigues, tree_levels
+from vr_study.body.skinning import apply_transforms, rigid_transforms, tree_levels
 from vr_study.errors import InputError
 from vr_study.npy_header import check_npy_headers
+from vr_study.rotations import axis_angle_to_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from vr_study.motion import MotionClip
@@ -239,7 +240,7 @@ class BodyModel:
             v[self._expr_rows] += (e @ self._expr_mat).reshape(T, -1, 3).transpose(1, 2, 0)
             J = J + (e.astype(np.float64) @ sh.joints_expr.reshape(-1, self.num_expression).T
                      ).reshape(T, NUM_JOINTS, 3)
-        rot = rodrigues(full_pose)
+        rot = axis_angle_to_matrix(full_pose)
         if self.posedirs is not None:
             feat = (rot[:, 1:] - np.eye(3)).reshape(T, -1).astype(np.float32)
             v = v + (feat @ self.posedirs).reshape(T, -1, 3).transpose(1, 2, 0)

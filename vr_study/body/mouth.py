@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from vr_study.body.skinning import rigid_transforms, rodrigues
+from vr_study.body.skinning import rigid_transforms
+from vr_study.rotations import axis_angle_to_matrix
 
 HEAD_JOINT, JAW_JOINT = 15, 22
 #: Skin colour of a body without vertex colours (as :data:`vr_study.xr.scene.SKIN_RGB`), used
@@ -151,7 +152,7 @@ def skinning_transforms(model: Any, full_pose: np.ndarray, transl: np.ndarray | 
     if expression is not None and model.num_expression:
         e = model._fit_expression(np.asarray(expression).reshape(len(pose), -1), len(pose)).astype(np.float64)
         J = J + (e @ sh.joints_expr.reshape(-1, model.num_expression).T).reshape(len(pose), 55, 3)
-    _, A = rigid_transforms(rodrigues(pose), J, model.parents, model._levels)
+    _, A = rigid_transforms(axis_angle_to_matrix(pose), J, model.parents, model._levels)
     if transl is not None:
         A = A.copy()
         A[:, :, :, 3] += np.asarray(transl, np.float64).reshape(-1, 1, 3)

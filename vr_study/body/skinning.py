@@ -7,20 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def rodrigues(aa: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) from axis-angle vectors (..., 3) in radians."""
-    aa = np.asarray(aa, dtype=np.float64)
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
-    small = angle < 1e-12
-    axis = aa / np.where(small, 1.0, angle)
-    c = np.cos(angle)[..., None]
-    s = np.sin(angle)[..., None]
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    K = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(aa.shape[:-1] + (3, 3))
-    eye = np.eye(3)
-    return eye + s * K + (1.0 - c) * (K @ K)
+from vr_study.rotations import axis_angle_to_matrix
 
 
 def tree_levels(parents: np.ndarray) -> list[np.ndarray]:
@@ -55,6 +42,21 @@ def rigid_transforms(rot: np.ndarray, joints: np.ndarray, parents: np.ndarray,
     A = world[..., :3, :].copy()
     A[..., 3] -= np.einsum("tjab,tjb->tja", world[..., :3, :3], joints)
     return posed, A
+
+
+def forward_kinematics(full_pose: np.ndarray, rest_joints: np.ndarray, parents: np.ndarray,
+                       transl: np.ndarray | None = None) -> np.ndarray:
+    """Joint positions (T, J, 3) in metres: the skeleton posed by ``full_pose`` (T, J, 3)
+    parent-relative axis-angle in radians, from rest joint positions ``rest_joints`` (J, 3)
+    metres, ``parents`` (J,) (-1 for the root) and an optional root translation ``transl``
+    (T, 3) metres. Joints only, no skinning (:func:`rigid_transforms` does the work)."""
+    pose = np.asarray(full_pose, np.float64)
+    parents = np.asarray(parents)
+    posed, _ = rigid_transforms(axis_angle_to_matrix(pose), np.asarray(rest_joints, np.float64), parents,
+                                tree_levels(parents))
+    if transl is not None:
+        posed += np.asarray(transl, np.float64).reshape(-1, 1, 3)
+    return posed
 
 
 def apply_transforms(A_v: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -50,13 +50,9 @@ def _body(path: str | None):
 
 
 def _joints(clip, body):
-    from analysis.motion_metrics import forward_kinematics
+    from vr_study.clip_checks import joint_positions
 
-    if body is not None:
-        return body.pose_clip(clip).joints
-    from vr_study.body.skeleton import PARENTS, default_rest_joints
-
-    return forward_kinematics(clip.full_pose(), default_rest_joints()[0], PARENTS, clip.transl)
+    return body.pose_clip(clip).joints if body is not None else joint_positions(clip)
 
 
 def _face_vertices(clip, body):

@@ -10,8 +10,6 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from vr_study.errors import InputError
 from vr_study.npy_header import check_npy_headers
 from vr_study.motion import MotionClip

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from vr_study.body.skinning import rigid_transforms, rodrigues, tree_levels
+from vr_study.body.skinning import rigid_transforms, tree_levels
+from vr_study.rotations import axis_angle_to_matrix
 
 NUM_JOINTS = 55
 #: The largest number of expression coefficients the shader's uniform block holds.
@@ -190,7 +191,7 @@ def build_rig(model: Any, betas: np.ndarray | None = None, weight_mode: str = "a
     # top-4 error vs full LBS over the test poses (the body model's own pose_frame)
     err = 0.0
     for pose in sample_poses():
-        rot = rodrigues(pose[None])
+        rot = axis_angle_to_matrix(pose[None])
         _, A = rigid_transforms(rot, sh.joints[None], parents, levels)
         T = np.zeros((NUM_JOINTS, 4, 4), np.float64)
         T[:, :3, :] = A[0]
@@ -282,7 +283,7 @@ def _correctives(pose_row: np.ndarray, pose_basis: np.ndarray, features: np.ndar
 def pose_feature(full_pose: np.ndarray) -> np.ndarray:
     """(POSE_GROUPS * 4,) float32: SMPL-X's pose feature (R_j - I for joints 1-54, row-major,
     486 numbers) zero-padded to the shader's 488. full_pose (55, 3) axis-angle radians."""
-    rot = rodrigues(np.asarray(full_pose, np.float64).reshape(1, NUM_JOINTS, 3))[0]
+    rot = axis_angle_to_matrix(np.asarray(full_pose, np.float64).reshape(1, NUM_JOINTS, 3))[0]
     out = np.zeros(POSE_GROUPS * 4, np.float32)
     out[:NUM_POSE_FEATURES] = (rot[1:] - np.eye(3)).reshape(-1)
     return out
@@ -307,7 +308,7 @@ def joint_transforms(rig: SkinRig, full_pose: np.ndarray, transl: np.ndarray | N
     """
     e = fit_expression(rig, expression).astype(np.float64)
     J = rig.joints + rig.joints_expr @ e if rig.num_expression else rig.joints
-    rot = rodrigues(np.asarray(full_pose, np.float64).reshape(1, NUM_JOINTS, 3))
+    rot = axis_angle_to_matrix(np.asarray(full_pose, np.float64).reshape(1, NUM_JOINTS, 3))
     _, A = rigid_transforms(rot, J[None], rig.parents, rig.levels)
     out = np.zeros((NUM_JOINTS, 4, 4), np.float32)
     out[:, :3, :] = A[0]
