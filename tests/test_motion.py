@@ -7,7 +7,7 @@ import pytest
 from vr_study.errors import InputError
 from vr_study.motion import POSE_SLICES, MotionClip, check_audio_length
 from vr_study.rotations import (axis_angle_to_matrix, axis_angle_to_quat, matrix_to_axis_angle, quat_to_axis_angle,
-                                slerp_axis_angle)
+                                quat_to_matrix, slerp_axis_angle)
 
 
 def test_poses_layout_matches_beat2_columns():
@@ -29,6 +29,9 @@ def test_rotation_conversions_round_trip():
     aa *= np.minimum(1, 3.0 / np.linalg.norm(aa, axis=1, keepdims=True))
     np.testing.assert_allclose(quat_to_axis_angle(axis_angle_to_quat(aa)), aa, atol=1e-9)
     np.testing.assert_allclose(matrix_to_axis_angle(axis_angle_to_matrix(aa)), aa, atol=1e-9)
+    np.testing.assert_allclose(quat_to_matrix(axis_angle_to_quat(aa)), axis_angle_to_matrix(aa), atol=1e-12)
+    # 90 degrees about y carries +z to +x (right-handed)
+    np.testing.assert_allclose(quat_to_matrix(axis_angle_to_quat([0, np.pi / 2, 0])) @ [0, 0, 1], [1, 0, 0], atol=1e-12)
     # slerp halfway between 0 and 90 degrees about x is 45 degrees about x
     half = slerp_axis_angle(np.zeros(3), np.array([np.pi / 2, 0, 0]), 0.5)
     np.testing.assert_allclose(half, [np.pi / 4, 0, 0], atol=1e-12)

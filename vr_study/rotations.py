@@ -32,6 +32,18 @@ def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
     return xyz * scale
 
 
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternion (w, x, y, z), normalised here -> (..., 3, 3) rotation matrices."""
+    q = np.asarray(q, dtype=np.float64)
+    n = np.sum(q * q, axis=-1)
+    s = np.where(n > 0, 2.0 / np.where(n > 0, n, 1.0), 0.0)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    rows = [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w),
+            s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w),
+            s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)]
+    return np.stack(rows, axis=-1).reshape(q.shape[:-1] + (3, 3))
+
+
 def quat_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     """Spherical linear interpolation between unit quaternions, shortest path.
 

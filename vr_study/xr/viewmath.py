@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vr_study.rotations import quat_to_matrix as quat_to_matrix_wxyz
+
 
 @dataclass(frozen=True)
 class Pose:
@@ -30,15 +32,9 @@ class Fov:
 
 
 def quat_to_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
-    """(x, y, z, w) unit quaternion -> (3, 3) rotation matrix."""
+    """(x, y, z, w) unit quaternion (OpenXR's order) -> (3, 3) rotation matrix."""
     x, y, z, w = (float(v) for v in q)
-    n = x * x + y * y + z * z + w * w
-    s = 2.0 / n if n > 0 else 0.0
-    return np.array([
-        [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-        [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-        [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-    ])
+    return quat_to_matrix_wxyz(np.array([w, x, y, z]))
 
 
 def pose_matrix(pose: Pose) -> np.ndarray:
