@@ -76,25 +76,16 @@ def print_fingerprint(certificate) -> None:  # noqa: ANN001 - a Certificate or N
 def _serve(args) -> int:
     import os
     import sys
-    from pathlib import Path
 
     import uvicorn
 
     from questionnaires.tablet import create_app, uvicorn_tls
+    from vr_study.cli._study_target import resolve_study_target
     from vr_study.errors import InputError
     from vr_study.storage import StudyDatabase
 
-    target, instruments = args.study, args.instruments
-    if target.endswith((".yaml", ".yml")):
-        from vr_study.study.spec import load_spec
-
-        spec = load_spec(target)
-        target = spec.database
-        instruments = instruments or (str(spec.resolve(spec.questionnaires.instruments_dir))
-                                      if spec.questionnaires.instruments_dir else None)
-    elif "://" not in target and not Path(target).is_file():
-        raise InputError(target, None, "does not exist",
-                         "give the study .yaml (or its database); the first session creates the database")
+    study = resolve_study_target(args.study, args.instruments)
+    target, instruments = study.database, study.instruments_dir
     if args.experimenter_token is not None and not args.experimenter_token.strip():
         raise InputError(None, "--experimenter-token", "is empty", "give a non-empty token, or leave the option "
                          "out to use the study's generated one")
@@ -103,7 +94,7 @@ def _serve(args) -> int:
     certificate = tablet_certificate(args.https, args.cert_dir, args.host, str(target))
     from vr_study.cli._net import check_listen
     check_listen(args.host, args.port, "--host/--port")
-    app = create_app(StudyDatabase(target), instruments, args.experimenter_token)
+    app = create_app(StudyDatabase(target, participant_pattern=study.participant_pattern), instruments, args.experimenter_token)
     if "://" not in str(target) and os.stat(target).st_mode & 0o077:
         print(f"warning: {target} can be read by other users of this machine (it holds the experimenter token "
               f"and participants' answers); run: chmod 600 {target}", file=sys.stderr, flush=True)

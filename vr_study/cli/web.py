@@ -39,6 +39,7 @@ def _serve(args) -> int:
     from questionnaires.webxr_model import web_model
     from vr_study.cli._net import check_listen
     from vr_study.cli.tablet import print_fingerprint, tablet_certificate
+    from vr_study.cli._study_target import resolve_study_target
     from vr_study.errors import InputError
     from vr_study.storage import StudyDatabase
     from vr_study.stream.wsbridge import PoseBridge
@@ -47,17 +48,8 @@ def _serve(args) -> int:
         check_three()
     except MissingThreeJs as e:
         raise InputError(e.path, None, "is missing: three.js is not installed", e.fix) from None
-    target, instruments = args.study, args.instruments
-    if target.endswith((".yaml", ".yml")):
-        from vr_study.study.spec import load_spec
-
-        spec = load_spec(target)
-        target = spec.database
-        instruments = instruments or (str(spec.resolve(spec.questionnaires.instruments_dir))
-                                      if spec.questionnaires.instruments_dir else None)
-    elif "://" not in target and not Path(target).is_file():
-        raise InputError(target, None, "does not exist",
-                         "give the study .yaml (or its database); the first session creates the database")
+    study = resolve_study_target(args.study, args.instruments)
+    target, instruments = study.database, study.instruments_dir
     if not 0 <= args.port <= 65535:
         raise InputError(None, "--port", f"is {args.port}", "give a port from 1 to 65535 (0: any free port)")
     for d in args.audio_dir + ([args.library] if args.library else []):
@@ -79,7 +71,7 @@ def _serve(args) -> int:
     config = WebXRConfig(PoseBridge(args.stream, server_key, client_keys), model,
                          audio_roots=[Path(d) for d in args.audio_dir],
                          library_dir=Path(args.library) if args.library else None)
-    app = add_webxr(create_app(StudyDatabase(target), instruments), config)
+    app = add_webxr(create_app(StudyDatabase(target, participant_pattern=study.participant_pattern), instruments), config)
     base = f"https://{args.host}:{args.port}"
     print(f"headset page: {base}/w/   (pair with the session's join code)", flush=True)
     print(f"tablet pages: {base}/t/", flush=True)

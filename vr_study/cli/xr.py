@@ -159,22 +159,12 @@ def _questionnaire_panel(args):
     from questionnaires.instruments import load_instruments
     from questionnaires.panel_layout import PanelGeometry
     from questionnaires.participant_panel import ParticipantPanel, waiting_text
+    from vr_study.cli._study_target import resolve_study_target
     from vr_study.storage import StudyDatabase
 
-    target = args.questionnaires
-    extra = Path(args.instruments) if args.instruments else None
-    pattern = None
-    if target.endswith((".yaml", ".yml")):
-        from vr_study.study.spec import load_spec
-        spec = load_spec(target)
-        database, pattern = spec.database, spec.study.participant_pattern
-        if extra is None and spec.questionnaires.instruments_dir:
-            extra = spec.resolve(spec.questionnaires.instruments_dir)
-    else:
-        if "://" not in target and not Path(target).is_file():
-            raise InputError(target, "--questionnaires", "does not exist",
-                             "give the study spec (.yaml) or its database file")
-        database = target
+    study = resolve_study_target(args.questionnaires, args.instruments, "--questionnaires")
+    database, pattern = study.database, study.participant_pattern
+    extra = Path(study.instruments_dir) if study.instruments_dir else None
     instruments = load_instruments()
     if extra is not None:
         instruments.update(load_instruments(extra))

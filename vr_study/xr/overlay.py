@@ -66,18 +66,9 @@ class Overlay:
     """The panel quad and the rays; set them per frame, drawn by the scene for each eye."""
 
     def __init__(self) -> None:
-        from vr_study.xr.scene import _compile
+        from vr_study.xr.scene import link_program
 
-        prog = GL.glCreateProgram()
-        shaders = [_compile(GL.GL_VERTEX_SHADER, OVERLAY_VERTEX_SHADER),
-                   _compile(GL.GL_FRAGMENT_SHADER, OVERLAY_FRAGMENT_SHADER)]
-        for sh in shaders:
-            GL.glAttachShader(prog, sh)
-        GL.glLinkProgram(prog)
-        if not GL.glGetProgramiv(prog, GL.GL_LINK_STATUS):
-            raise RuntimeError(GL.glGetProgramInfoLog(prog).decode(errors="replace"))
-        for sh in shaders:
-            GL.glDeleteShader(sh)
+        prog = link_program(OVERLAY_VERTEX_SHADER, OVERLAY_FRAGMENT_SHADER)
         self.prog = prog
         self.u_mvp = GL.glGetUniformLocation(prog, "u_mvp")
         self.u_textured = GL.glGetUniformLocation(prog, "u_textured")

@@ -172,9 +172,10 @@ def _compile(kind: int, src: str) -> int:
     return sh
 
 
-def _program(vertex_shader: str = VERTEX_SHADER) -> int:
+def link_program(vertex_shader: str = VERTEX_SHADER, fragment_shader: str = FRAGMENT_SHADER) -> int:
+    """A linked GL program from GLSL sources (raises RuntimeError with the driver's log)."""
     prog = GL.glCreateProgram()
-    shaders = [_compile(GL.GL_VERTEX_SHADER, vertex_shader), _compile(GL.GL_FRAGMENT_SHADER, FRAGMENT_SHADER)]
+    shaders = [_compile(GL.GL_VERTEX_SHADER, vertex_shader), _compile(GL.GL_FRAGMENT_SHADER, fragment_shader)]
     for sh in shaders:
         GL.glAttachShader(prog, sh)
     GL.glLinkProgram(prog)
@@ -318,7 +319,7 @@ class _Program:
     """A linked program and the uniform locations the scene sets."""
 
     def __init__(self, vertex_shader: str) -> None:
-        self.prog = _program(vertex_shader)
+        self.prog = link_program(vertex_shader)
         loc = lambda name: GL.glGetUniformLocation(self.prog, name)  # noqa: E731
         self.u_model, self.u_view_proj = loc("u_model"), loc("u_view_proj")
         self.u_num_lights, self.u_light_dir, self.u_light_rgb = loc("u_num_lights"), loc("u_light_dir"), loc(
