@@ -171,22 +171,32 @@ def serve(db: StudyDatabase, host: str = "127.0.0.1", port: int = 0, *, instrume
     :func:`questionnaires.tls.ensure_certificate`) and has ``.stop()``, ``.app`` (for the
     experimenter token: ``.app.state.experimenter_token``).
     """
+    app = create_app(db, instruments_dir, experimenter_token, secret=secret, poll_interval_s=poll_interval_s)
+    return run_in_thread(app, host, port, name="vr-study-tablet", certificate=certificate,
+                         startup_timeout_s=startup_timeout_s, log_level=log_level)
+
+
+def run_in_thread(app: FastAPI, host: str, port: int, *, name: str, certificate: "Certificate | None" = None,
+                  startup_timeout_s: float = 15.0, log_level: str = "warning",
+                  running_cls: type[RunningServer] = RunningServer, **uvicorn_options: Any) -> RunningServer:
+    """Serve ``app`` with uvicorn in a daemon thread called ``name``; return the
+    ``running_cls`` URL once it listens (RuntimeError after ``startup_timeout_s`` seconds).
+    ``uvicorn_options``: more :class:`uvicorn.Config` options (e.g. ``ws``)."""
     import uvicorn
 
-    app = create_app(db, instruments_dir, experimenter_token, secret=secret, poll_interval_s=poll_interval_s)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                            timeout_keep_alive=30, **uvicorn_tls(certificate))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="vr-study-tablet", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                                           lifespan="off", timeout_keep_alive=30, **uvicorn_tls(certificate),
+                                           **uvicorn_options))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the tablet server did not start on {host}:{port}")
+            raise RuntimeError(f"the server {name} did not start on {host}:{port}")
         time.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
     url = f"{'https' if certificate else 'http'}://{host}:{bound_port}"
-    running = RunningServer(url)
+    running = running_cls(url)
     running.url, running.app, running._server, running._thread = url, app, server, thread
     return running

@@ -20,6 +20,7 @@ import hmac
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -72,13 +73,30 @@ def release_tablet(ctx: TabletContext, session_id: int, source: str) -> str:
     return code
 
 
+@dataclass(frozen=True)
+class JoinForm:
+    """The pairing page of one kind of participant device: where its form posts, where a
+    paired device goes, and its wording."""
+
+    action: str
+    home: str
+    title: str
+    lead: str
+
+
+TABLET_JOIN = JoinForm("/t/join", "/t/", "Join a session", "Type the code the experimenter gives you.")
+HEADSET_JOIN = JoinForm("/w/join", "/w/", "Join a session (headset)",
+                        "Type the code the experimenter gives you, then put the headset on.")
+
+
 def _wait_text(seconds: float) -> str:
     s = math.ceil(seconds)
     return f"{s} seconds" if s < 120 else f"{math.ceil(s / 60)} minutes"
 
 
-def _locked(ctx: TabletContext, request: Request, code: str, seconds: float, why: str) -> Response:
-    r = ctx.page("join.html", 429, request=request, code=code, error=f"{why} Please wait {_wait_text(seconds)}.")
+def _locked(ctx: TabletContext, request: Request, code: str, seconds: float, why: str,
+            form: JoinForm = TABLET_JOIN) -> Response:
+    r = ctx.page("join.html", 429, request=request, form=form, code=code, error=f"{why} Please wait {_wait_text(seconds)}.")
     r.headers["Retry-After"] = str(math.ceil(seconds))
     return r
 
@@ -104,43 +122,50 @@ async def root() -> Response:
 
 @router.get("/t/join")
 async def join_page(ctx: Ctx, request: Request) -> Response:
-    return ctx.page("join.html", request=request, code="", error=None)
+    return ctx.page("join.html", request=request, form=TABLET_JOIN, code="", error=None)
 
 
 @router.post("/t/join")
 async def join(ctx: Ctx, request: Request) -> Response:
+    return await join_with(ctx, request, TABLET_JOIN)
+
+
+async def join_with(ctx: TabletContext, request: Request, form: JoinForm) -> Response:
+    """Pair the device that posted a session code (limits, device binding); its join page again
+    with the reason when refused, else a redirect to ``form.home`` with the signed cookie."""
     client = client_key(request)
     lim = ctx.limiters
     wait_s = lim.client.locked_for_s(client)
     if wait_s > 0:
-        return _locked(ctx, request, "", wait_s, "Too many wrong codes from this tablet.")
-    form = await form_body(request)
-    if not csrf_ok(ctx.secret, request, first(form, CSRF_FIELD)):
-        return ctx.page("join.html", 403, request=request, code="",
+        return _locked(ctx, request, "", wait_s, "Too many wrong codes from this device.", form)
+    posted = await form_body(request)
+    if not csrf_ok(ctx.secret, request, first(posted, CSRF_FIELD)):
+        return ctx.page("join.html", 403, request=request, form=form, code="",
                         error="This page was out of date. Please type the code again.")
-    code = normal_code(first(form, "code"))
+    code = normal_code(first(posted, "code"))
     if not code:
-        return ctx.page("join.html", 403, request=request, code="", error="Please type the session code.")
+        return ctx.page("join.html", 403, request=request, form=form, code="", error="Please type the session code.")
     wait_s = lim.everyone.locked_for_s("join")
     if wait_s > 0:
-        return _locked(ctx, request, grouped_code(code), wait_s, "Too many wrong codes were typed on this network.")
+        return _locked(ctx, request, grouped_code(code), wait_s,
+                       "Too many wrong codes were typed on this network.", form)
     info = await run_in_threadpool(ctx.db.session_by_code, code)
     if info is None:
         lim.everyone.fail("join")
         wait_s = lim.client.fail(client)
         if wait_s > 0:
-            return _locked(ctx, request, grouped_code(code), wait_s, "Too many wrong codes from this tablet.")
-        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+            return _locked(ctx, request, grouped_code(code), wait_s, "Too many wrong codes from this device.", form)
+        return ctx.page("join.html", 403, request=request, form=form, code=grouped_code(code),
                         error=f"No session has the code {grouped_code(code)}. "
                         "Check the code shown to the experimenter.")
     sid = info.session_id
     if info.status in ENDED_STATES:
-        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+        return ctx.page("join.html", 403, request=request, form=form, code=grouped_code(code),
                         error=f"Session {grouped_code(code)} has ended.")
     wait_s = lim.session.locked_for_s(str(sid))
     if wait_s > 0:
         return _locked(ctx, request, grouped_code(code), wait_s,
-                       "This session refuses new tablets for now; ask the experimenter.")
+                       "This session refuses new devices for now; ask the experimenter.", form)
     mine = device_hash(device_id(request) or "")    # csrf_ok: the device cookie is there
 
     def claim() -> bool:
@@ -156,12 +181,12 @@ async def join(ctx: Ctx, request: Request) -> Response:
         wait_s = lim.session.fail(str(sid))
         if wait_s > 0:
             return _locked(ctx, request, grouped_code(code), wait_s,
-                           "This session refuses new tablets for now; ask the experimenter.")
-        return ctx.page("join.html", 403, request=request, code=grouped_code(code),
+                           "This session refuses new devices for now; ask the experimenter.", form)
+        return ctx.page("join.html", 403, request=request, form=form, code=grouped_code(code),
                         error="This session is already open on another tablet. Ask the experimenter "
                         "to release it (experimenter page: Release tablet).")
     lim.client.succeed(client)
-    r = RedirectResponse("/t/", status_code=303)
+    r = RedirectResponse(form.home, status_code=303)
     set_cookie(r, request, TABLET_COOKIE, tokens.sign(ctx.secret, "tablet", str(sid)), TABLET_TOKEN_MAX_AGE_S)
     return r
 

@@ -161,22 +161,13 @@ async def page(ctx: Ctx, request: Request) -> Response:
 
 @router.get("/w/join")
 async def join_page(ctx: Ctx, request: Request) -> Response:
-    return ctx.page("webxr_join.html", request=request, code="", error=None)
+    return ctx.page("join.html", request=request, form=tablet_participant.HEADSET_JOIN, code="", error=None)
 
 
 @router.post("/w/join")
 async def join(ctx: Ctx, request: Request) -> Response:
     """The tablet's pairing (same code, limits and device binding); success leads to ``/w/``."""
-    r = await tablet_participant.join(ctx, request)
-    if r.status_code == 303:
-        r.headers["location"] = "/w/"
-    elif isinstance(r, HTMLResponse):             # the join form again (wrong code): it posts here
-        body = bytes(r.body).replace(b'action="/t/join"', b'action="/w/join"')
-        out = HTMLResponse(body, r.status_code)
-        out.raw_headers = [(k, v) for k, v in r.raw_headers if k != b"content-length"] + [
-            (b"content-length", str(len(body)).encode())]
-        return out
-    return r
+    return await tablet_participant.join_with(ctx, request, tablet_participant.HEADSET_JOIN)
 
 
 @router.get("/w/model.json")
@@ -313,24 +304,7 @@ def serve(db: Any, config: WebXRConfig, host: str = "127.0.0.1", port: int = 0, 
           startup_timeout_s: float = 15.0, log_level: str = "warning") -> Any:
     """The tablet app plus the WebXR routes in a background uvicorn thread (as
     :func:`questionnaires.tablet.serve`); returns its :class:`~questionnaires.tablet.RunningServer`."""
-    import uvicorn
-
-    from questionnaires.tablet import RunningServer, create_app, uvicorn_tls
-
-    app = add_webxr(create_app(db, instruments_dir, poll_interval_s=poll_interval_s), config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                                           lifespan="off", timeout_keep_alive=30, ws="websockets-sansio",
-                                           **uvicorn_tls(certificate)))
-    thread = threading.Thread(target=server.run, name="vr-study-webxr", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the WebXR server did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    url = f"{'https' if certificate else 'http'}://{host}:{bound}"
+    from questionnaires.tablet import RunningServer, create_app, run_in_thread
 
     class WebXRServer(RunningServer):
         def stop(self, timeout_s: float = 5.0) -> None:
@@ -339,6 +313,8 @@ def serve(db: Any, config: WebXRConfig, host: str = "127.0.0.1", port: int = 0, 
             self._thread.join(timeout_s)
             config.close()
             self.app.state.committer.close(timeout_s)
-    running = WebXRServer(url)
-    running.url, running.app, running._server, running._thread = url, app, server, thread
-    return running
+
+    app = add_webxr(create_app(db, instruments_dir, poll_interval_s=poll_interval_s), config)
+    return run_in_thread(app, host, port, name="vr-study-webxr", certificate=certificate,
+                         startup_timeout_s=startup_timeout_s, log_level=log_level, running_cls=WebXRServer,
+                         ws="websockets-sansio")
