@@ -85,7 +85,7 @@ CASES = {
     "sigma nan": lambda w: ["metrics", w["clip"], "--sigma", "nan"],
     "sigma -1": lambda w: ["metrics", w["clip"], "--sigma", "-1"],
     "port 70000": lambda w: ["tablet", "serve", w["spec"], "--port", "70000"],
-    "jobs 0": lambda w: ["analyze", w["good"], "-o", w["out"] / "r", "--jobs", "0"],
+    "jobs -1": lambda w: ["analyze", w["good"], "-o", w["out"] / "r", "--jobs", "-1"],
     "chance 1": lambda w: ["analyze", w["good"], "-o", w["out"] / "r", "--chance", "1"],
     "seed text": lambda w: ["generate", "prosody", "--seed", "one"],
     "xr frames 0": lambda w: ["xr", "run", "--simulate", "--frames", "0"],

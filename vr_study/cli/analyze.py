@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from vr_study.errors import InputError
@@ -67,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="null studies per rated item for the report's validity panel "
                         "(default 200, the mixed model on 10 of them; 0: none)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="worker processes for the rating items (default 1; 2 on a 2-core machine)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="worker processes for the rating items (default 0: one per CPU core this "
+                        "process may use; 1: no workers). Results are identical either way")
     p.add_argument("--simulated", action="store_true",
                    help="label the report as simulated (automatic when study_id says so)")
     p.add_argument("--exclude", metavar="FILE",
@@ -186,7 +188,7 @@ def _analyze(args: argparse.Namespace) -> int:
                          ordinal=not args.no_ordinal, figures=not args.no_figures,
                          chance=args.chance, adjust=args.adjust,
                          simulated=True if args.simulated else None,
-                         source=str(args.data), progress=True, jobs=args.jobs,
+                         source=str(args.data), progress=True, jobs=args.jobs or len(os.sched_getaffinity(0)),
                          art_error="pooled" if args.art_pooled else "strata",
                          calibration_sims=max(args.calibration_sims, 0),
                          input_layout={"kind": layout.kind, "tool": layout.tool,
@@ -195,8 +197,8 @@ def _analyze(args: argparse.Namespace) -> int:
                                        "item_columns": list(layout.item_columns),
                                        "renamed": dict(layout.renamed),
                                        "ignored": list(layout.ignored)})
-    if args.jobs < 1:
-        raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes")
+    if args.jobs < 0:
+        raise InputError(None, "--jobs", f"is {args.jobs}", "give 1 or more worker processes (0: one per core)")
     data, excluded = _exclusions(args, data)
     if args.chance is not None and not 0 < args.chance < 1:
         raise InputError(None, "--chance", f"is {args.chance}", "give a probability in (0, 1)")
