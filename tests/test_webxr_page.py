@@ -249,7 +249,7 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headse
     import threading
 
     page = headset()
-    fps, n = 30.0, 75
+    fps, n = 30.0, 150                                         # 5 s: enough page frames on a loaded CPU
     t = np.arange(n) / fps
     angle = -0.3 - 0.8 * np.sin(2 * np.pi * t / 2.0)           # left shoulder swinging, radians
     poses = np.zeros((n, 55, 3))
