@@ -273,8 +273,9 @@ def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headse
     inside = [(b, a, s) for b, a, s in samples if start + 0.1 < s["d"] < start + t[-1] and s["age"] == 0]
     assert len(inside) >= 10, samples
     for before, after, s in inside:
-        # the page's display time is on the server's clock: at most a few frames behind "now"
-        assert before - 0.15 < s["d"] < after + 0.02, (before, s["d"], after)
+        # the page's display time is on the server's clock: at most a few (slow, software-GL)
+        # frames behind "now"; a clock offset error would show as a constant shift
+        assert before - 0.25 < s["d"] < after + 0.02, (before, s["d"], after)
         # and the pose it shows is the stream's, interpolated at that time (slerp about one axis = linear)
         assert s["z"] == pytest.approx(np.interp(s["d"], start + t, angle), abs=2e-4)
     wait_for(page, f"vrStudy.avatars.walker.stats.received === {n}")
