@@ -3,10 +3,20 @@
 // transforms with the expression's joint shift, the clip's translation relative to its first
 // one, feet lifted onto the floor) and placed like vr_study/xr/avatar.py (an arc 1.3 m in
 // front of the participant, facing them). Units: metres, radians (axis-angle).
+// Pose correctives (SMPL-X posedirs, only when model.json has pose_correctives): per frame the
+// CPU computes SMPL-X's 486-number pose feature (R_j - I of joints 1..54, row-major; smplx
+// 0.1.28 lbs.py:218) into a uniform array, and the vertex shader adds basis . feature to each
+// vertex the correctives move, after the expression morphs and before skinning (as
+// vr_study/xr/scene.py's shader and vr_study/body/model.py do).
 import * as THREE from "/w/vendor/three/three.module.js";
 import { axisAngleToQuat } from "./jitter.js";
 
-const TYPES = { float32: Float32Array, uint16: Uint16Array, uint32: Uint32Array, uint8: Uint8Array };
+// float16 arrays stay raw IEEE half bits (a HalfFloatType texture takes them as they are)
+const TYPES = { float32: Float32Array, float16: Uint16Array, int32: Int32Array, uint16: Uint16Array,
+                uint32: Uint32Array, uint8: Uint8Array };
+const NUM_JOINTS = 55;
+/** Width (texels) of the pose-corrective basis texture: WebGL 2's smallest guaranteed size. */
+export const POSE_TEXTURE_WIDTH = 2048;
 
 /** Fetch /w/model.json and /w/model.bin (questionnaires/webxr_model.py). */
 export async function loadModel() {
@@ -19,6 +29,67 @@ export async function loadModel() {
     return new TYPES[a.dtype](bin, a.offset, a.shape.reduce((x, y) => x * y, 1));
   };
   return { meta, array };
+}
+
+/**
+ * SMPL-X's pose feature: for joints 1..54, the rotation matrix of fullPose's axis-angle minus
+ * the identity, row-major ((j - 1) * 9 + 3 * row + col), as vr_study.xr.gpuskin.pose_feature.
+ * fullPose (165,) rad; out: Float32Array of at least 486 (the shader's is 488, zero-padded).
+ */
+export function poseFeatures(fullPose, out) {
+  for (let j = 1; j < NUM_JOINTS; j++) {
+    const q = axisAngleToQuat(fullPose[3 * j], fullPose[3 * j + 1], fullPose[3 * j + 2]);
+    const w = q[0], x = q[1], y = q[2], z = q[3], o = (j - 1) * 9;
+    // the unit quaternion's rotation matrix minus I (no 1 - cos cancellation near the rest pose)
+    out[o] = -2 * (y * y + z * z); out[o + 1] = 2 * (x * y - w * z); out[o + 2] = 2 * (x * z + w * y);
+    out[o + 3] = 2 * (x * y + w * z); out[o + 4] = -2 * (x * x + z * z); out[o + 5] = 2 * (y * z - w * x);
+    out[o + 6] = 2 * (x * z - w * y); out[o + 7] = 2 * (y * z + w * x); out[o + 8] = -2 * (x * x + y * y);
+  }
+  return out;
+}
+
+/** The pose-corrective basis (P, 3, G, 4) as an RGBA data texture, one texel per 4 features. */
+function poseBasisTexture(model) {
+  if (model.poseTexture) return model.poseTexture;     // one per model, shared by its avatars
+  const pc = model.meta.pose_correctives, basis = model.array("pose_basis");
+  const texels = pc.rows * 3 * pc.groups, height = Math.ceil(texels / POSE_TEXTURE_WIDTH);
+  const data = new basis.constructor(POSE_TEXTURE_WIDTH * height * 4);
+  data.set(basis);
+  const tex = new THREE.DataTexture(data, POSE_TEXTURE_WIDTH, height, THREE.RGBAFormat,
+                                    pc.dtype === "float16" ? THREE.HalfFloatType : THREE.FloatType);
+  tex.minFilter = tex.magFilter = THREE.NearestFilter;
+  tex.generateMipmaps = false;
+  tex.needsUpdate = true;
+  model.poseTexture = tex;
+  return tex;
+}
+
+/** GLSL for the correctives: declarations (before main) and the offset added to `transformed`. */
+export function poseCorrectiveGLSL(groups) {
+  return {
+    pars: `
+uniform highp sampler2D poseBasis;     // texel (row * 3 + xyz) * POSE_GROUPS + g: 4 features' offsets (m)
+uniform vec4 poseFeatures[${groups}];  // the pose feature, 4 per vector
+attribute float poseRow;               // the vertex's row in poseBasis, -1: no corrective
+`,
+    body: `
+if (poseRow >= 0.0) {                  // pose correctives: after the expression, before skinning
+  const int POSE_GROUPS = ${groups};
+  int base = int(poseRow + 0.5) * 3 * POSE_GROUPS;
+  vec3 poseOffset = vec3(0.0);
+  for (int g = 0; g < POSE_GROUPS; g++) {
+    vec4 f = poseFeatures[g];
+    int i = base + g;
+    poseOffset.x += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
+    i += POSE_GROUPS;
+    poseOffset.y += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
+    i += POSE_GROUPS;
+    poseOffset.z += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
+  }
+  transformed += poseOffset;
+}
+`,
+  };
 }
 
 /** Port of conversational_placements: [{position: [x, 0, z], yaw}] for `count` avatars. */
@@ -56,6 +127,21 @@ export class Avatar {
     if (E) { g.morphAttributes.position = morphs; g.morphTargetsRelative = true; }
     g.computeVertexNormals();
     const material = new THREE.MeshStandardMaterial({ vertexColors: true, roughness: 0.85, metalness: 0 });
+    const pc = meta.pose_correctives;
+    this.poseUniforms = null;           // models without posedirs: three.js's own shader, unchanged
+    if (pc) {
+      g.setAttribute("poseRow", new THREE.BufferAttribute(Float32Array.from(array("pose_row")), 1));
+      this.poseUniforms = { poseBasis: { value: poseBasisTexture(model) },
+                            poseFeatures: { value: new Float32Array(pc.groups * 4) } };
+      const glsl = poseCorrectiveGLSL(pc.groups);
+      material.onBeforeCompile = (shader) => {
+        Object.assign(shader.uniforms, this.poseUniforms);
+        shader.vertexShader = shader.vertexShader
+          .replace("#include <skinning_pars_vertex>", `#include <skinning_pars_vertex>\n${glsl.pars}`)
+          .replace("#include <skinning_vertex>", `${glsl.body}\n#include <skinning_vertex>`);
+      };
+      material.customProgramCacheKey = () => `smplx-pose-correctives-${pc.groups}`;
+    }
     this.bones = meta.parents.map(() => new THREE.Bone());
     meta.parents.forEach((p, j) => { if (p >= 0) this.bones[p].add(this.bones[j]); });
     this.inverses = meta.parents.map(() => new THREE.Matrix4());
@@ -101,6 +187,7 @@ export class Avatar {
       b.quaternion.set(q[1], q[2], q[3], q[0]);
       this.inverses[j].makeTranslation(-J[3 * j], -J[3 * j + 1], -J[3 * j + 2]);
     }
+    if (this.poseUniforms) poseFeatures(fullPose, this.poseUniforms.poseFeatures.value);
     const inf = this.mesh.morphTargetInfluences;
     if (inf) for (let e = 0; e < inf.length; e++) inf[e] = e < expression.length ? expression[e] : 0;
   }
