@@ -54,8 +54,13 @@ class WebModel:
         return json.dumps(self.meta, separators=(",", ":")).encode("utf-8")
 
 
-def web_model(model: Any, betas: np.ndarray | None = None) -> WebModel:
-    """Pack ``model`` (a :class:`vr_study.body.BodyModel`) shaped by ``betas`` for the page."""
+def web_model(model: Any, betas: np.ndarray | None = None, half_tolerance_m: float = HALF_TOLERANCE_M
+              ) -> WebModel:
+    """Pack ``model`` (a :class:`vr_study.body.BodyModel`) shaped by ``betas`` for the page.
+
+    The pose-corrective basis goes as float16 when that moves no vertex more than
+    ``half_tolerance_m`` (m) over the test poses, else as float32 (0: always float32).
+    """
     from vr_study.xr.gpuskin import build_rig
 
     rig = build_rig(model, betas, weight_mode="top4")
@@ -76,7 +81,7 @@ def web_model(model: Any, betas: np.ndarray | None = None) -> WebModel:
     correctives = None
     if rig.has_pose_correctives:
         half, error_m = pose_basis_half(rig.pose_basis)
-        use_half = error_m <= HALF_TOLERANCE_M
+        use_half = error_m < half_tolerance_m
         arrays["pose_row"] = np.asarray(rig.pose_row, "<i4")
         arrays["pose_basis"] = half if use_half else np.asarray(rig.pose_basis, "<f4")
         correctives = {"rows": int(rig.pose_basis.shape[0]), "groups": int(rig.pose_basis.shape[2]),

@@ -110,17 +110,21 @@ def test_model_files_carry_the_correctives_only_when_the_body_has_them(body, rea
     assert big.meta["pose_correctives"]["bytes"] > 2 * pc["bytes"] - rig.num_vertices * 8
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, real_model):
+@pytest.fixture(scope="module", params=["float16", "float32"])
+def site(request, tmp_path_factory, real, real_model):
+    """The page's server with the real-layout model, its basis as float16 (what the model's
+    error allows) or float32 (what larger correctives get)."""
+    model = real_model if request.param == "float16" else web_model(real, half_tolerance_m=0.0)
+    assert model.meta["pose_correctives"]["dtype"] == request.param
     tmp = tmp_path_factory.mktemp("webxr-correctives")
     db = StudyDatabase(tmp / "study.sqlite")
     trials = [TrialRecord(trial_index=0, block=0, trial_kind="stimulus", position_in_block=0, method="emage",
                           emotion="happy", questionnaires=[])]
     sid = db.create_session("P01", "webxr-correctives", trials, plan_row=0, seed=0)
     pub = PosePublisher("tcp://127.0.0.1:*")
-    config = WebXRConfig(PoseBridge(pub.endpoint), lambda: real_model, panels=False)
+    config = WebXRConfig(PoseBridge(pub.endpoint), lambda: model, panels=False)
     server = serve(db, config, certificate=ensure_certificate(tmp, hosts=["127.0.0.1"]))
-    yield {"db": db, "sid": sid, "pub": pub, "server": server}
+    yield {"db": db, "sid": sid, "pub": pub, "server": server, "model": model}
     server.stop()
     pub.close()
     db.close()
@@ -173,12 +177,12 @@ def _silhouette(verts: np.ndarray, faces: np.ndarray, view: np.ndarray, proj: np
 
 
 @pytest.mark.slow
-def test_page_skins_a_real_layout_model_like_our_python_skinning(site, page, body, real, real_model):
+def test_page_skins_a_real_layout_model_like_our_python_skinning(site, page, body, real):
     pose = posed()
-    assert page.evaluate("vrStudy.correctives.dtype") == "float16"
+    assert page.evaluate("vrStudy.correctives") == site["model"].meta["pose_correctives"]
     publish(site["pub"], "solo", np.repeat(pose[None], 10, 0), 30.0, time.monotonic() + 0.05)
     wait_for(page, "vrStudy.avatars.solo && vrStudy.avatars.solo.seq === 9")
-    lift = real_model.meta["ground_offset_m"]
+    lift = site["model"].meta["ground_offset_m"]
     want = world(real, pose, lift)                      # with the correctives (SMPL-X's lbs)
     without = world(body, pose, lift)                   # the same body and pose without them
     got = np.asarray(page.evaluate("vrStudy.debug.skinnedVertices('solo')"), np.float64).reshape(-1, 3)

@@ -48,15 +48,23 @@ export function poseFeatures(fullPose, out) {
   return out;
 }
 
-/** The pose-corrective basis (P, 3, G, 4) as an RGBA data texture, one texel per 4 features. */
+/**
+ * The pose-corrective basis (P, 3, G, 4) as a data texture. float32: RGBA32F, one texel per
+ * 4 features; float16: the same bytes as RGBA32UI, one texel per 8 features (two half floats
+ * per channel, unpacked in the shader: half the texel fetches of an RGBA16F texture).
+ */
 function poseBasisTexture(model) {
   if (model.poseTexture) return model.poseTexture;     // one per model, shared by its avatars
   const pc = model.meta.pose_correctives, basis = model.array("pose_basis");
-  const texels = pc.rows * 3 * pc.groups, height = Math.ceil(texels / POSE_TEXTURE_WIDTH);
-  const data = new basis.constructor(POSE_TEXTURE_WIDTH * height * 4);
-  data.set(basis);
-  const tex = new THREE.DataTexture(data, POSE_TEXTURE_WIDTH, height, THREE.RGBAFormat,
-                                    pc.dtype === "float16" ? THREE.HalfFloatType : THREE.FloatType);
+  const half = pc.dtype === "float16";
+  const src = half ? new Uint32Array(basis.buffer, basis.byteOffset, basis.length / 2) : basis;
+  const height = Math.ceil(src.length / 4 / POSE_TEXTURE_WIDTH);
+  const data = new src.constructor(POSE_TEXTURE_WIDTH * height * 4);
+  data.set(src);
+  const tex = half
+    ? new THREE.DataTexture(data, POSE_TEXTURE_WIDTH, height, THREE.RGBAIntegerFormat, THREE.UnsignedIntType)
+    : new THREE.DataTexture(data, POSE_TEXTURE_WIDTH, height, THREE.RGBAFormat, THREE.FloatType);
+  if (half) tex.internalFormat = "RGBA32UI";
   tex.minFilter = tex.magFilter = THREE.NearestFilter;
   tex.generateMipmaps = false;
   tex.needsUpdate = true;
@@ -64,27 +72,37 @@ function poseBasisTexture(model) {
   return tex;
 }
 
-/** GLSL for the correctives: declarations (before main) and the offset added to `transformed`. */
-export function poseCorrectiveGLSL(groups) {
+/**
+ * GLSL for the correctives of model.json's `pose_correctives` (groups of 4 features, dtype):
+ * declarations (before main) and the offset added to `transformed` (before skinning).
+ */
+export function poseCorrectiveGLSL(pc) {
+  const G = pc.groups, W = POSE_TEXTURE_WIDTH, half = pc.dtype === "float16";
+  if (half && G % 2) throw new Error(`pose correctives: ${G} feature groups, not an even number`);
+  const at = (i) => `ivec2(${i} % ${W}, ${i} / ${W})`;
+  // per vertex and coordinate: G / 2 texels of 8 half floats, or G texels of 4 floats
+  const texel = half ? G / 2 : G;
+  const dot = half
+    ? (c, i) => `{ uvec4 t = texelFetch(poseBasis, ${at(i)}, 0);
+    poseOffset.${c} += dot(f0, vec4(unpackHalf2x16(t.x), unpackHalf2x16(t.y)))
+                   + dot(f1, vec4(unpackHalf2x16(t.z), unpackHalf2x16(t.w))); }`
+    : (c, i) => `poseOffset.${c} += dot(f0, texelFetch(poseBasis, ${at(i)}, 0));`;
   return {
     pars: `
-uniform highp sampler2D poseBasis;     // texel (row * 3 + xyz) * POSE_GROUPS + g: 4 features' offsets (m)
-uniform vec4 poseFeatures[${groups}];  // the pose feature, 4 per vector
-attribute float poseRow;               // the vertex's row in poseBasis, -1: no corrective
+uniform highp ${half ? "usampler2D" : "sampler2D"} poseBasis;  // (row * 3 + xyz) * ${texel} + g: ${half ? 8 : 4} features' offsets (m)
+uniform vec4 poseFeatures[${G}];    // the pose feature, 4 per vector
+attribute float poseRow;            // the vertex's row in poseBasis, -1: no corrective
 `,
     body: `
-if (poseRow >= 0.0) {                  // pose correctives: after the expression, before skinning
-  const int POSE_GROUPS = ${groups};
-  int base = int(poseRow + 0.5) * 3 * POSE_GROUPS;
+if (poseRow >= 0.0) {               // pose correctives: after the expression, before skinning
+  int base = int(poseRow + 0.5) * ${3 * texel};
   vec3 poseOffset = vec3(0.0);
-  for (int g = 0; g < POSE_GROUPS; g++) {
-    vec4 f = poseFeatures[g];
+  for (int g = 0; g < ${texel}; g++) {
+    vec4 f0 = poseFeatures[${half ? "2 * g" : "g"}];${half ? "\n    vec4 f1 = poseFeatures[2 * g + 1];" : ""}
     int i = base + g;
-    poseOffset.x += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
-    i += POSE_GROUPS;
-    poseOffset.y += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
-    i += POSE_GROUPS;
-    poseOffset.z += dot(f, texelFetch(poseBasis, ivec2(i % ${POSE_TEXTURE_WIDTH}, i / ${POSE_TEXTURE_WIDTH}), 0));
+    ${dot("x", "i")}
+    ${dot("y", `(i + ${texel})`)}
+    ${dot("z", `(i + ${2 * texel})`)}
   }
   transformed += poseOffset;
 }
@@ -133,14 +151,14 @@ export class Avatar {
       g.setAttribute("poseRow", new THREE.BufferAttribute(Float32Array.from(array("pose_row")), 1));
       this.poseUniforms = { poseBasis: { value: poseBasisTexture(model) },
                             poseFeatures: { value: new Float32Array(pc.groups * 4) } };
-      const glsl = poseCorrectiveGLSL(pc.groups);
+      const glsl = poseCorrectiveGLSL(pc);
       material.onBeforeCompile = (shader) => {
         Object.assign(shader.uniforms, this.poseUniforms);
         shader.vertexShader = shader.vertexShader
           .replace("#include <skinning_pars_vertex>", `#include <skinning_pars_vertex>\n${glsl.pars}`)
           .replace("#include <skinning_vertex>", `${glsl.body}\n#include <skinning_vertex>`);
       };
-      material.customProgramCacheKey = () => `smplx-pose-correctives-${pc.groups}`;
+      material.customProgramCacheKey = () => `smplx-pose-correctives-${pc.groups}-${pc.dtype}`;
     }
     this.bones = meta.parents.map(() => new THREE.Bone());
     meta.parents.forEach((p, j) => { if (p >= 0) this.bones[p].add(this.bones[j]); });

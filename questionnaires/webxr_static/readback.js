@@ -10,7 +10,7 @@ const LAYER = 31;                      // drawn only by the read-back camera
 
 function readbackMaterial(avatar) {
   const pc = avatar.meta.pose_correctives;
-  const glsl = pc ? poseCorrectiveGLSL(pc.groups) : { pars: "", body: "" };
+  const glsl = pc ? poseCorrectiveGLSL(pc) : { pars: "", body: "" };
   return new THREE.ShaderMaterial({
     uniforms: { readSize: { value: new THREE.Vector2() }, ...(avatar.poseUniforms || {}) },
     vertexShader: `
