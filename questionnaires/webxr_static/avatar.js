@@ -38,14 +38,18 @@ export async function loadModel() {
  */
 export function poseFeatures(fullPose, out) {
   for (let j = 1; j < NUM_JOINTS; j++) {
-    const q = axisAngleToQuat(fullPose[3 * j], fullPose[3 * j + 1], fullPose[3 * j + 2]);
-    const w = q[0], x = q[1], y = q[2], z = q[3], o = (j - 1) * 9;
-    // the unit quaternion's rotation matrix minus I (no 1 - cos cancellation near the rest pose)
-    out[o] = -2 * (y * y + z * z); out[o + 1] = 2 * (x * y - w * z); out[o + 2] = 2 * (x * z + w * y);
-    out[o + 3] = 2 * (x * y + w * z); out[o + 4] = -2 * (x * x + z * z); out[o + 5] = 2 * (y * z - w * x);
-    out[o + 6] = 2 * (x * z - w * y); out[o + 7] = 2 * (y * z + w * x); out[o + 8] = -2 * (x * x + y * y);
+    rotationMinusIdentity(axisAngleToQuat(fullPose[3 * j], fullPose[3 * j + 1], fullPose[3 * j + 2]), out, (j - 1) * 9);
   }
   return out;
+}
+
+/** The rotation matrix of unit quaternion q (w, x, y, z) minus I, row-major into out[o..o + 8]
+ * (no 1 - cos cancellation near the rest pose). */
+function rotationMinusIdentity(q, out, o) {
+  const w = q[0], x = q[1], y = q[2], z = q[3];
+  out[o] = -2 * (y * y + z * z); out[o + 1] = 2 * (x * y - w * z); out[o + 2] = 2 * (x * z + w * y);
+  out[o + 3] = 2 * (x * y + w * z); out[o + 4] = -2 * (x * x + z * z); out[o + 5] = 2 * (y * z - w * x);
+  out[o + 6] = 2 * (x * z - w * y); out[o + 7] = 2 * (y * z + w * x); out[o + 8] = -2 * (x * x + y * y);
 }
 
 /**
@@ -184,6 +188,7 @@ export class Avatar {
   /** fullPose (165,) rad, transl (3,) m, expression (E',) coefficients. */
   setPose(fullPose, transl, expression) {
     const m = this.meta, E = m.expression, J = this.joints;
+    const features = this.poseUniforms && this.poseUniforms.poseFeatures.value;
     if (this.translRef === null) this.translRef = Array.from(transl);
     for (let j = 0; j < m.parents.length; j++) {
       for (let c = 0; c < 3; c++) {
@@ -203,9 +208,9 @@ export class Avatar {
       }
       const q = axisAngleToQuat(fullPose[3 * j], fullPose[3 * j + 1], fullPose[3 * j + 2]);
       b.quaternion.set(q[1], q[2], q[3], q[0]);
+      if (features && j > 0) rotationMinusIdentity(q, features, (j - 1) * 9);   // the pose feature
       this.inverses[j].makeTranslation(-J[3 * j], -J[3 * j + 1], -J[3 * j + 2]);
     }
-    if (this.poseUniforms) poseFeatures(fullPose, this.poseUniforms.poseFeatures.value);
     const inf = this.mesh.morphTargetInfluences;
     if (inf) for (let e = 0; e < inf.length; e++) inf[e] = e < expression.length ? expression[e] : 0;
   }
