@@ -20,14 +20,15 @@ XR renderer's skin colour).
 Pose correctives (only when the body model has ``posedirs``, as a real SMPL-X file does;
 the default body has none and its files are unchanged): ``pose_row`` int32 (V,) each
 vertex's row in ``pose_basis`` (-1: no corrective) and ``pose_basis`` (P, 3, 122, 4) m per
-unit pose feature for the P vertices the correctives move,
-float16 when that moves no vertex more than :data:`HALF_TOLERANCE_M` from float32 over
-:func:`vr_study.xr.gpuskin.sample_poses` (else float32): per vertex and coordinate the 486
-features of SMPL-X's pose feature (``R_j - I`` of joints 1-54, row-major, the order of
-``smplx.lbs.lbs``) padded to 122 groups of 4, i.e. one RGBA texel per group, as the XR
-renderer's texture buffer (:func:`vr_study.xr.gpuskin.build_rig`). ``model.json`` then has
-``pose_correctives``: {``rows`` P, ``groups`` 122, ``dtype``, ``error_m`` (largest
-vertex error of that dtype vs float32 over the test poses), ``bytes`` (both arrays' size)}.
+unit pose feature for the P vertices the correctives move: per vertex and coordinate the 486
+numbers of SMPL-X's pose feature (``R_j - I`` of joints 1-54, row-major, the order of
+``smplx.lbs.lbs``) padded to 122 groups of 4, as the XR renderer's texture buffer
+(:func:`vr_study.xr.gpuskin.build_rig`); float16 when that moves no vertex more than
+:data:`HALF_TOLERANCE_M` from float32 over :func:`vr_study.xr.gpuskin.sample_poses`, else
+float32 (the page reads it as a data texture, 8 float16 or 4 float32 per texel).
+``model.json`` then has ``pose_correctives``: {``rows`` P, ``groups`` 122, ``dtype``,
+``error_m`` (largest vertex error of that dtype vs float32 over the test poses), ``bytes``
+(both arrays' size)}.
 """
 from __future__ import annotations
 

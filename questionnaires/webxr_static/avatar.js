@@ -11,7 +11,7 @@
 import * as THREE from "/w/vendor/three/three.module.js";
 import { axisAngleToQuat } from "./jitter.js";
 
-// float16 arrays stay raw IEEE half bits (a HalfFloatType texture takes them as they are)
+// float16 arrays stay raw IEEE half bits (the basis texture holds them two per 32-bit channel)
 const TYPES = { float32: Float32Array, float16: Uint16Array, int32: Int32Array, uint16: Uint16Array,
                 uint32: Uint32Array, uint8: Uint8Array };
 const NUM_JOINTS = 55;
