@@ -60,12 +60,12 @@ def posed() -> np.ndarray:
     return pose
 
 
-def world(body, pose: np.ndarray, lift_m: float) -> np.ndarray:
+def world(body, pose: np.ndarray, lift_m: float, place=None) -> np.ndarray:
     """(V, 3) m: ``body.pose_clip`` of ``pose`` (full weights, posedirs if the body has them)
-    with the page's floor lift, standing where the page puts one avatar."""
+    with the page's floor lift, standing at ``place`` (None: where the page puts one avatar)."""
     clip = MotionClip.from_poses(pose.reshape(1, 165), np.zeros((1, 3)), None, None, 30.0)
     v = body.pose_clip(clip).vertices[0].astype(np.float64) + [0.0, lift_m, 0.0]
-    place = conversational_placements(1)[0]
+    place = place or conversational_placements(1)[0]
     return v @ place.matrix()[:3, :3].T + place.position
 
 
@@ -214,3 +214,23 @@ def test_page_skins_a_real_layout_model_like_our_python_skinning(site, page, bod
           f"{differ.sum()} pixels differ, the page agrees with the corrected body on {agree:.1%}")
     assert iou["with"] >= MIN_SILHOUETTE_IOU and iou["without"] < iou["with"] - 0.04    # measured 0.963, 0.882
     assert differ.sum() > 0.005 * differ.size and agree > 0.75                             # measured 85 %
+
+
+@pytest.mark.slow
+def test_each_avatar_gets_its_own_pose_feature(site, page, real):
+    """A second avatar in another pose: both are skinned with their own correctives."""
+    other = np.zeros((55, 3))
+    other[16] = [0.0, 0.0, -0.5]
+    other[18] = [0.0, 0.9, 0.0]                                  # left elbow bent the other way
+    last = page.evaluate("vrStudy.avatars.solo ? vrStudy.avatars.solo.seq : -1")   # (a test before may have run it)
+    publish(site["pub"], "solo", np.repeat(posed()[None], 10, 0), 30.0, time.monotonic() + 0.05)
+    publish(site["pub"], "duo", np.repeat(other[None], 10, 0), 30.0, time.monotonic() + 0.05)
+    wait_for(page, f"vrStudy.avatars.duo && vrStudy.avatars.duo.seq === 9 && vrStudy.avatars.solo.seq === {last + 10} "
+                   "&& Object.keys(vrStudy.placements).length === 2")
+    time.sleep(0.2)                                              # a frame drawn with both placed
+    lift = site["model"].meta["ground_offset_m"]
+    places = conversational_placements(2)                        # sorted ids: duo, solo
+    for name, pose, place in (("duo", other, places[0]), ("solo", posed(), places[1])):
+        got = np.asarray(page.evaluate(f"vrStudy.debug.skinnedVertices('{name}')"), np.float64).reshape(-1, 3)
+        err = np.linalg.norm(got[: real.num_vertices] - world(real, pose, lift, place), axis=1)
+        assert err.max() < TOLERANCE_M, (name, err.max())

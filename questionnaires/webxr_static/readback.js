@@ -60,6 +60,7 @@ export function readSkinnedVertices(renderer, scene, avatar) {
     points.isPoints = true;
     points.frustumCulled = false;
     points.layers.set(LAYER);
+    points.visible = false;            // drawn only while its own avatar is read back
     points.bind(avatar.mesh.skeleton, avatar.mesh.bindMatrix);
     points.morphTargetInfluences = avatar.mesh.morphTargetInfluences;
     avatar.mesh.add(points);           // the mesh's frame: the same model matrix
@@ -68,16 +69,18 @@ export function readSkinnedVertices(renderer, scene, avatar) {
     const camera = new THREE.Camera();
     camera.layers.set(LAYER);
     material.uniforms.readSize.value.set(WIDTH, H);
-    avatar.readback = { target, camera };
+    avatar.readback = { target, camera, points };
   }
-  const { target, camera } = avatar.readback;
+  const { target, camera, points } = avatar.readback;
   const background = scene.background, clearColor = renderer.getClearColor(new THREE.Color());
   const clearAlpha = renderer.getClearAlpha(), before = renderer.getRenderTarget();
   scene.background = null;
   renderer.setRenderTarget(target);
   renderer.setClearColor(0x000000, 0);
   renderer.clear();
+  points.visible = true;
   renderer.render(scene, camera);
+  points.visible = false;
   renderer.setRenderTarget(before);
   renderer.setClearColor(clearColor, clearAlpha);
   scene.background = background;
