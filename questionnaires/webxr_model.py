@@ -16,6 +16,19 @@ uint32 (F, 3); ``skin_index`` uint16 (V, 4); ``skin_weight`` float32 (V, 4); ``e
 uint32 (R,) the vertices expressions move; ``expr_basis`` float32 (R, E, 3) m per unit
 coefficient; ``colors`` uint8 (V, 3) linear RGB x 255 (the model's vertex colours, or the
 XR renderer's skin colour).
+
+Pose correctives (only when the body model has ``posedirs``, as a real SMPL-X file does;
+the default body has none and its files are unchanged): ``pose_row`` int32 (V,) each
+vertex's row in ``pose_basis`` (-1: no corrective) and ``pose_basis`` (P, 3, 122, 4) m per
+unit pose feature for the P vertices the correctives move: per vertex and coordinate the 486
+numbers of SMPL-X's pose feature (``R_j - I`` of joints 1-54, row-major, the order of
+``smplx.lbs.lbs``) padded to 122 groups of 4, as the XR renderer's texture buffer
+(:func:`vr_study.xr.gpuskin.build_rig`); float16 when that moves no vertex more than
+:data:`HALF_TOLERANCE_M` from float32 over :func:`vr_study.xr.gpuskin.sample_poses`, else
+float32 (the page reads it as a data texture, 8 float16 or 4 float32 per texel).
+``model.json`` then has ``pose_correctives``: {``rows`` P, ``groups`` 122, ``dtype``,
+``error_m`` (largest vertex error of that dtype vs float32 over the test poses), ``bytes``
+(both arrays' size)}.
 """
 from __future__ import annotations
 
@@ -27,6 +40,8 @@ import numpy as np
 
 #: Skin colour (linear RGB) of models without vertex colours, as in the XR renderer.
 SKIN_RGB = (0.80, 0.62, 0.52)
+#: Largest vertex error (m) at which the pose-corrective basis is sent as float16 (half the bytes).
+HALF_TOLERANCE_M = 1e-4
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,13 @@ class WebModel:
         return json.dumps(self.meta, separators=(",", ":")).encode("utf-8")
 
 
-def web_model(model: Any, betas: np.ndarray | None = None) -> WebModel:
-    """Pack ``model`` (a :class:`vr_study.body.BodyModel`) shaped by ``betas`` for the page."""
+def web_model(model: Any, betas: np.ndarray | None = None, half_tolerance_m: float = HALF_TOLERANCE_M
+              ) -> WebModel:
+    """Pack ``model`` (a :class:`vr_study.body.BodyModel`) shaped by ``betas`` for the page.
+
+    The pose-corrective basis goes as float16 when that moves no vertex more than
+    ``half_tolerance_m`` (m) over the test poses, else as float32 (0: always float32).
+    """
     from vr_study.xr.gpuskin import build_rig
 
     rig = build_rig(model, betas, weight_mode="top4")
@@ -59,6 +79,15 @@ def web_model(model: Any, betas: np.ndarray | None = None) -> WebModel:
         "expr_basis": np.asarray(rig.expr_basis[rig.expr_row[rows]], "<f4"),
         "colors": np.clip(np.round(np.asarray(colors, np.float32) * 255.0), 0, 255).astype(np.uint8),
     }
+    correctives = None
+    if rig.has_pose_correctives:
+        half, error_m = pose_basis_half(rig.pose_basis)
+        use_half = error_m < half_tolerance_m
+        arrays["pose_row"] = np.asarray(rig.pose_row, "<i4")
+        arrays["pose_basis"] = half if use_half else np.asarray(rig.pose_basis, "<f4")
+        correctives = {"rows": int(rig.pose_basis.shape[0]), "groups": int(rig.pose_basis.shape[2]),
+                       "dtype": arrays["pose_basis"].dtype.name, "error_m": error_m if use_half else 0.0,
+                       "bytes": int(arrays["pose_basis"].nbytes + arrays["pose_row"].nbytes)}
     parts, table, offset = [], {}, 0
     for name, a in arrays.items():
         a = np.ascontiguousarray(a)
@@ -72,4 +101,20 @@ def web_model(model: Any, betas: np.ndarray | None = None) -> WebModel:
             "parents": [int(p) for p in rig.parents], "joints": np.round(rig.joints, 7).tolist(),
             "joints_expr": np.round(rig.joints_expr, 9).tolist(), "ground_offset_m": rig.ground_offset_m,
             "top4_error_m": rig.top4_error_m, "arrays": table}
+    if correctives is not None:
+        meta["pose_correctives"] = correctives
     return WebModel(meta, b"".join(parts))
+
+
+def pose_basis_half(pose_basis: np.ndarray) -> tuple[np.ndarray, float]:
+    """(``pose_basis`` (P, 3, G, 4) m rounded to little-endian float16, the largest vertex
+    error (m) that rounding causes over :func:`vr_study.xr.gpuskin.sample_poses`)."""
+    from vr_study.xr.gpuskin import pose_feature, sample_poses
+
+    half = np.ascontiguousarray(pose_basis, "<f2")
+    diff = half.astype(np.float32) - np.asarray(pose_basis, np.float32)
+    error_m = 0.0
+    for pose in sample_poses():
+        f = pose_feature(pose).reshape(diff.shape[2], 4)
+        error_m = max(error_m, float(np.max(np.linalg.norm(np.einsum("rcgk,gk->rc", diff, f), axis=1))))
+    return half, error_m

@@ -243,6 +243,17 @@ def test_page_draws_the_avatar_where_our_skinning_puts_it(site, headset, body):
     # a different pose does not match: the comparison can fail
     other = _silhouette_reference(body, np.zeros((55, 3)), view, proj, (rgb.shape[1], rgb.shape[0]))
     assert (drawn & other).sum() / (drawn | other).sum() < iou - 0.05
+    # the default body has no pose correctives: three.js's own shader, and its vertices (read back
+    # from the GPU) are our top-4 skinning's (tests/test_webxr_correctives.py: a body with them)
+    assert page.evaluate("vrStudy.correctives") is None
+    from vr_study.xr.avatar import conversational_placements
+    from vr_study.xr.gpuskin import build_rig, joint_transforms, skin_reference
+    rig = build_rig(body, weight_mode="top4")
+    verts, _ = skin_reference(rig, joint_transforms(rig, pose, np.zeros(3), np.zeros(10)), np.zeros(10))
+    place = conversational_placements(1)[0]
+    want = verts @ place.matrix()[:3, :3].T + place.position
+    got = np.asarray(page.evaluate("vrStudy.debug.skinnedVertices('solo')")).reshape(-1, 3)
+    assert np.linalg.norm(got - want, axis=1).max() < 1e-4          # metres
 
 
 def test_page_follows_the_stream_interpolating_on_the_servers_clock(site, headset):

@@ -5,6 +5,7 @@ import { JitterBuffer } from "./jitter.js";
 import { parseMessage } from "./protocol.js";
 import { ClockOffset } from "./clock.js";
 import { Avatar, loadModel, placements } from "./avatar.js";
+import { readSkinnedVertices } from "./readback.js";
 
 const EYE_HEIGHT_M = 1.6;             // inline view: a seated-or-standing participant's eyes
 const LATENCY_RECORDS = 4000;
@@ -13,7 +14,12 @@ const state = window.vrStudy = {
   clock: { offsetS: 0, rttS: null, pings: 0 }, audio: [], latency: [],
   xr: { supported: false, active: false, sessions: 0, referenceSpace: null },
   panel: null, camera: null, socket: "closed", placements: {},
+  correctives: null,                  // the model's pose correctives (model.json), null: none
+  // per-frame JS time (ms, summed over `frames`): posing the avatars (incl. the pose feature) and render()
+  perf: { frames: 0, poseMs: 0, renderMs: 0 },
 };
+// for checks: avatar id -> its vertices as the GPU skins them (world, m; Float32Array V * 3 as an Array)
+state.debug = { skinnedVertices: (id) => Array.from(readSkinnedVertices(renderer, scene, avatars.get(id))) };
 const statusEl = document.getElementById("status");
 const say = (t) => { statusEl.textContent = t; };
 
@@ -274,12 +280,15 @@ function onFrame(timeMs, xrFrame) {
   state.frames += 1;
   if (xrFrame) state.xrFrames += 1;
   const displayS = clock.toServer(timeMs);
+  const perf = state.perf;
   for (const [id, buf] of buffers) {
     const newest = buf.samples.length ? buf.samples[buf.samples.length - 1] : null;
     const s = buf.poseAt(displayS);
     const a = avatars.get(id);
     if (!s || !a) continue;
+    const t0 = performance.now();
     a.setPose(s.fullPose, s.transl, s.expression);
+    perf.poseMs += performance.now() - t0;
     const rec = state.avatars[id] || (state.avatars[id] = { shownSeq: -1 });
     if (newest && newest.seq !== rec.newestSeq && displayS >= newest.time_s) {
       // the newest pose reaches the display with this frame: latency record (server clock)
@@ -292,7 +301,10 @@ function onFrame(timeMs, xrFrame) {
   }
   listen(timeMs);
   sendPointers();
+  const t1 = performance.now();
   renderer.render(scene, camera);
+  perf.frames += 1;
+  perf.renderMs += performance.now() - t1;
   const cam = renderer.xr.isPresenting ? renderer.xr.getCamera() : camera;
   if (panelMesh && state.panel) state.panel.matrix = Array.from(panelMesh.matrixWorld.elements);
   state.camera = { projection: Array.from(cam.projectionMatrix.elements),
@@ -331,6 +343,7 @@ async function start() {
   say(state.xr.supported ? "Inline view. Press Enter VR to put the scene in the headset."
     : "This browser has no immersive WebXR: showing the inline 3D view.");
   model = await loadModel();
+  state.correctives = model.meta.pose_correctives || null;
   for (const id of buffers.keys()) { const a = new Avatar(model); avatars.set(id, a); scene.add(a.group); }
   layout();
   connect();
