@@ -36,6 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vr_study.body.real_layout import with_dense_posedirs  # noqa: E402
+
 RATE_HZ = 72.0
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
@@ -63,17 +65,6 @@ MICRO = """async () => {
   const uploadUs = (performance.now() - t) * 1000 / n;
   return { featureUs, uploadUs };
 }"""
-
-
-def with_dense_posedirs(body):
-    """``body`` with posedirs on every vertex: each of the 486 pose features scales the body
-    about its centre by a seeded amount (about 1 % per unit feature), as xr_frame.py's real layout."""
-    import dataclasses
-
-    v = np.asarray(body.v_template, np.float64)
-    a = np.random.default_rng(0).normal(0.0, 0.01, 486)
-    pd = (v - v.mean(axis=0))[:, :, None] * a[None, None, :]
-    return dataclasses.replace(body, posedirs=np.ascontiguousarray(pd.reshape(-1, 486).T, np.float32))
 
 
 def stream(pub, stop: threading.Event) -> None:

@@ -47,6 +47,7 @@ from vr_study.xr.graphics import import_gl  # noqa: E402  (must precede any Open
 
 import_gl("egl")
 
+from vr_study.body.real_layout import with_dense_posedirs  # noqa: E402
 from vr_study.motion import MotionClip  # noqa: E402
 from vr_study.stream.protocol import PoseSample  # noqa: E402
 from vr_study.xr.avatar import AvatarMesh, conversational_placements, load_avatar_body_model  # noqa: E402
@@ -180,17 +181,6 @@ def run_baseline(avatars: int, frames: int, size: tuple[int, int], body) -> dict
         renderer.delete()
     return {"frames": frames, "cpu_ms_mean": float(np.mean(times)), "cpu_ms_p50": float(np.median(times)),
             "fps": 1000.0 / float(np.mean(times))}
-
-
-def with_dense_posedirs(body):
-    """``body`` with posedirs on every vertex: each of the 486 pose features scales the body
-    about its centre by a seeded amount (about 1 % per unit feature), (486, 3V) float32."""
-    import dataclasses
-
-    v = np.asarray(body.v_template, np.float64)
-    a = np.random.default_rng(0).normal(0.0, 0.01, 486)
-    pd = (v - v.mean(axis=0))[:, :, None] * a[None, None, :]  # (V, 3, 486)
-    return dataclasses.replace(body, posedirs=np.ascontiguousarray(pd.reshape(-1, 486).T, np.float32))
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ drawn silhouette matches the corrected body better than the uncorrected one.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from io import BytesIO
 
@@ -37,13 +36,11 @@ MIN_SILHOUETTE_IOU = 0.95
 
 
 def with_pose_correctives(body, scale: float = 0.01, seed: int = 10):
-    """``body`` with dense posedirs (486, 3V): feature k scales the body about its centre by
-    ``a_k`` ~ N(0, scale) per unit feature (as benchmarks/xr_frame.py's real layout; seed 10
-    scales the body by 4 % in :func:`posed`, so the silhouette shows it)."""
-    v = np.asarray(body.v_template, np.float64)
-    a = np.random.default_rng(seed).normal(0.0, scale, 486)
-    pd = (v - v.mean(axis=0))[:, :, None] * a[None, None, :]  # (V, 3, 486) as in a file
-    return dataclasses.replace(body, posedirs=np.ascontiguousarray(pd.reshape(-1, 486).T, np.float32))
+    """``body`` with dense posedirs, as a real SMPL-X file (seed 10 scales the body by 4 % in
+    :func:`posed`, so the silhouette shows it)."""
+    from vr_study.body.real_layout import with_dense_posedirs
+
+    return with_dense_posedirs(body, scale, seed)
 
 
 def posed() -> np.ndarray:
