@@ -175,7 +175,7 @@ async def model_json(ctx: Ctx, request: Request) -> Response:
     if await _paired(ctx, request) is None:
         return Response("not paired\n", 403, media_type="text/plain")
     m = await run_in_threadpool(_config(request).model)
-    return Response(m.meta_json(), media_type="application/json")
+    return _cached(request, m, m.meta_json(), "application/json")
 
 
 @router.get("/w/model.bin")
@@ -183,7 +183,16 @@ async def model_bin(ctx: Ctx, request: Request) -> Response:
     if await _paired(ctx, request) is None:
         return Response("not paired\n", 403, media_type="text/plain")
     m = await run_in_threadpool(_config(request).model)
-    return Response(m.blob, media_type="application/octet-stream")
+    return _cached(request, m, m.blob, "application/octet-stream")
+
+
+def _cached(request: Request, model: Any, body: bytes, media_type: str) -> Response:
+    """``body`` with the model's ETag, or 304 Not Modified when the page already holds it
+    (``no-cache``: the browser revalidates on every load, so a changed model is never stale)."""
+    headers = {"ETag": model.etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == model.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 @router.get("/w/audio")

@@ -32,6 +32,8 @@ float32 (the page reads it as a data texture, 8 float16 or 4 float32 per texel).
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,14 @@ class WebModel:
 
     def meta_json(self) -> bytes:
         return json.dumps(self.meta, separators=(",", ":")).encode("utf-8")
+
+    @functools.cached_property
+    def etag(self) -> str:
+        """HTTP entity tag of the pair (a real SMPL-X model's blob is tens of MB: a reloading
+        page revalidates it instead of fetching it again)."""
+        h = hashlib.sha256(self.meta_json())
+        h.update(self.blob)
+        return f'"{h.hexdigest()[:32]}"'
 
 
 def web_model(model: Any, betas: np.ndarray | None = None, half_tolerance_m: float = HALF_TOLERANCE_M

@@ -181,6 +181,16 @@ def test_page_is_https_with_the_generated_certificate_and_needs_pairing(site, br
     # paired: only .wav files inside the allowed folders
     assert page.goto(f"{site['server']}/w/audio?path={site['tmp'] / 'secret.wav'}").status == 403
     assert page.goto(f"{site['server']}/w/audio?path={site['audio'] / 'hello.wav'}").status == 200
+    # the model files carry an ETag: a reloading page revalidates them (304, no body) instead
+    # of fetching a real SMPL-X model's tens of MB again
+    r = page.request.get(f"{site['server']}/w/model.bin")
+    etag = r.headers["etag"]
+    assert r.status == 200 and len(r.body()) > 100_000 and "no-cache" in r.headers["cache-control"]
+    again = page.request.get(f"{site['server']}/w/model.bin", headers={"If-None-Match": etag})
+    assert again.status == 304 and again.body() == b""
+    other = page.request.get(f"{site['server']}/w/model.bin", headers={"If-None-Match": '"stale"'})
+    assert other.status == 200 and other.body() == r.body()
+    assert page.request.get(f"{site['server']}/w/model.json").headers["etag"] == etag
 
 
 def _silhouette_reference(body, pose: np.ndarray, view: np.ndarray, proj: np.ndarray, size: tuple[int, int]
