@@ -22,3 +22,14 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under VR_STUDY_NO_SKIPS=1 (CI): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole test module skipped while it is collected (``importorskip``)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("VR_STUDY_NO_SKIPS") == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under VR_STUDY_NO_SKIPS=1 (CI): {reason}"
