@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing
 import platform
-import shutil
 import sys
 import tempfile
 import threading
@@ -36,10 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _webxr_page import paired_page  # noqa: E402  (benchmarks/_webxr_page.py)
 from vr_study.body.real_layout import with_dense_posedirs  # noqa: E402
 
 RATE_HZ = 72.0
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 
 MICRO = """async () => {
@@ -85,36 +84,18 @@ def stream(pub, stop: threading.Event) -> None:
 
 
 def run_model(body, seconds: float, tmp: Path) -> dict:
-    from playwright.sync_api import sync_playwright
-
-    from questionnaires.tls import ensure_certificate
-    from questionnaires.webxr import WebXRConfig, serve
     from questionnaires.webxr_model import web_model
-    from vr_study.storage import StudyDatabase, TrialRecord
     from vr_study.stream import PosePublisher
-    from vr_study.stream.wsbridge import PoseBridge
 
     t = time.perf_counter()
     model = web_model(body)
     build_s = time.perf_counter() - t
-    db = StudyDatabase(tmp / "bench.sqlite")
-    sid = db.create_session("P01", "bench", [TrialRecord(trial_index=0, block=0, trial_kind="stimulus",
-                                                         position_in_block=0, method="m", emotion="happy",
-                                                         questionnaires=[])], plan_row=0, seed=0)
     pub = PosePublisher("tcp://127.0.0.1:*")
-    server = serve(db, WebXRConfig(PoseBridge(pub.endpoint), lambda: model, panels=False),
-                   certificate=ensure_certificate(tmp, hosts=["127.0.0.1"]))
     stop = threading.Event()
     sender = threading.Thread(target=stream, args=(pub, stop), daemon=True)
     sender.start()
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = b.new_context(ignore_https_errors=True, viewport={"width": 640, "height": 480}).new_page()
-            page.goto(f"{server}/w/")
-            page.fill("#code", db.session_code(sid))
-            with page.expect_navigation():
-                page.click("button[type=submit]")
+        with paired_page(tmp, pub.endpoint, lambda: model, ARGS, panels=False) as page:
             t = time.perf_counter()
             end = time.monotonic() + 60
             while not page.evaluate("!!(window.vrStudy && vrStudy.ready && vrStudy.avatars.agent)"):
@@ -129,13 +110,10 @@ def run_model(body, seconds: float, tmp: Path) -> dict:
             z = page.evaluate("({...vrStudy.perf})")
             wall = time.monotonic() - t
             micro = page.evaluate(MICRO)
-            b.close()
     finally:
         stop.set()
         sender.join(2)
-        server.stop()
         pub.close()
-        db.close()
     frames = z["frames"] - a["frames"]
     return {"payload_bytes": len(model.blob) + len(model.meta_json()), "build_s": round(build_s, 2),
             "page_load_s": round(load_s, 2), "correctives": model.meta.get("pose_correctives"),

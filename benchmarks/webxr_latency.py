@@ -23,15 +23,15 @@ import argparse
 import json
 import multiprocessing
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from _webxr_page import paired_page  # benchmarks/_webxr_page.py
+
 RATE_HZ = 72.0
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
         "--autoplay-policy=no-user-gesture-required"]
 
@@ -60,44 +60,21 @@ def stats_ms(x: np.ndarray) -> dict[str, float]:
 
 
 def page_run(endpoint: str, seconds: float, tmp: Path) -> dict:
-    from playwright.sync_api import sync_playwright
-
-    from questionnaires.tls import ensure_certificate
-    from questionnaires.webxr import WebXRConfig, serve
     from questionnaires.webxr_model import web_model
     from vr_study.body import load_body_model
-    from vr_study.storage import StudyDatabase, TrialRecord
-    from vr_study.stream.wsbridge import PoseBridge
 
-    db = StudyDatabase(tmp / "bench.sqlite")
-    sid = db.create_session("P01", "bench", [TrialRecord(trial_index=0, block=0, trial_kind="stimulus",
-                                                         position_in_block=0, method="m", emotion="happy",
-                                                         questionnaires=[])], plan_row=0, seed=0)
-    server = serve(db, WebXRConfig(PoseBridge(endpoint), lambda: web_model(load_body_model())),
-                   certificate=ensure_certificate(tmp, hosts=["127.0.0.1"]))
-    try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = b.new_context(ignore_https_errors=True, viewport={"width": 640, "height": 480}).new_page()
-            page.goto(f"{server}/w/")
-            page.fill("#code", db.session_code(sid))
-            with page.expect_navigation():
-                page.click("button[type=submit]")
-            end = time.monotonic() + 60
-            while not page.evaluate("!!(window.vrStudy && vrStudy.ready && vrStudy.clock.pings >= 8)"):
-                if time.monotonic() > end:
-                    raise RuntimeError("the page did not start")
-                time.sleep(0.05)
-            page.evaluate("vrStudy.latency.length = 0")
-            f0 = page.evaluate("vrStudy.frames")
-            time.sleep(seconds)
-            rec = np.asarray(page.evaluate("vrStudy.latency"), float)
-            info = page.evaluate("({frames: vrStudy.frames, clock: vrStudy.clock, "
-                                 "stats: vrStudy.avatars.agent && vrStudy.avatars.agent.stats})")
-            b.close()
-    finally:
-        server.stop()
-        db.close()
+    with paired_page(tmp, endpoint, lambda: web_model(load_body_model()), ARGS) as page:
+        end = time.monotonic() + 60
+        while not page.evaluate("!!(window.vrStudy && vrStudy.ready && vrStudy.clock.pings >= 8)"):
+            if time.monotonic() > end:
+                raise RuntimeError("the page did not start")
+            time.sleep(0.05)
+        page.evaluate("vrStudy.latency.length = 0")
+        f0 = page.evaluate("vrStudy.frames")
+        time.sleep(seconds)
+        rec = np.asarray(page.evaluate("vrStudy.latency"), float)
+        info = page.evaluate("({frames: vrStudy.frames, clock: vrStudy.clock, "
+                             "stats: vrStudy.avatars.agent && vrStudy.avatars.agent.stats})")
     # rec rows: seq, presentation (= publish) time, arrival, first display (server clock, s)
     return {"arrival": stats_ms(rec[:, 2] - rec[:, 1]), "display": stats_ms(rec[:, 3] - rec[:, 1]),
             "frames_per_s": round((info["frames"] - f0) / seconds, 1),
